@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ApiAppConfig(AppConfig):
+    name = "api_app"
+    verbose_name = "REST API"

@@ -1,0 +1,31 @@
+"""Who starts or acts on an execution, whichever door they came through."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from executions.models import ActorKind
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+
+
+@dataclass(frozen=True)
+class Actor:
+    kind: str
+    label: str
+    user: AbstractBaseUser | None = None
+
+    @classmethod
+    def for_user(cls, user: AbstractBaseUser, *, kind: str = ActorKind.USER, label: str | None = None) -> Actor:
+        return cls(kind=kind, label=label or user.get_username(), user=user)
+
+    @classmethod
+    def system(cls, label: str) -> Actor:
+        """An operator acting with the server's own authority (manage.py, the scheduler)."""
+        return cls(kind=ActorKind.SYSTEM, label=label)
+
+    @property
+    def is_system(self) -> bool:
+        return self.kind == ActorKind.SYSTEM

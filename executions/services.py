@@ -1,0 +1,408 @@
+"""Writes of the executions app: the launch path, status changes, cancel, retry and recovery.
+
+Every door (forms, API, chat, admin, manage.py, the scheduler) starts work through :func:`execution_start`,
+so the same rules and the same errors apply whichever way a person or system comes in.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from executions import access, hooks, lifecycle, registry
+from executions.actors import Actor
+from executions.errors import (
+    ExecutionNotFound,
+    InvalidParameters,
+    InvalidTransition,
+    LaunchDenied,
+    ProcessNotFound,
+    ProcessPaused,
+)
+from executions.models import (
+    TRANSITIONS,
+    EventKind,
+    EventLevel,
+    Execution,
+    ExecutionEvent,
+    ExecutionSource,
+    ExecutionStatus,
+    Process,
+    allowed_sources_for,
+)
+
+logger = logging.getLogger(__name__)
+S = ExecutionStatus
+
+
+# --- Processes ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SyncReport:
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unregistered: list[str] = field(default_factory=list)
+
+
+def processes_sync() -> SyncReport:
+    """Bring the Process table in line with the registry (idempotent). Admin-set fields are kept."""
+    report = SyncReport()
+    definitions = registry.all_definitions()
+    with transaction.atomic():
+        for definition in definitions:
+            values = {
+                "name": definition.name,
+                "description": definition.description,
+                "steps": definition.steps,
+                "default_timeout": definition.timeout or settings.HEPTORA_DEFAULT_TIMEOUT,
+                "critical": definition.critical,
+                "is_registered": True,
+            }
+            process, created = Process.objects.get_or_create(slug=definition.slug, defaults=values)
+            if created:
+                report.created.append(definition.slug)
+                continue
+            changed = [name for name, value in values.items() if getattr(process, name) != value]
+            if changed:
+                for name in changed:
+                    setattr(process, name, values[name])
+                process.save(update_fields=[*changed, "updated_at"])
+                report.updated.append(definition.slug)
+        gone = Process.objects.filter(is_registered=True).exclude(slug__in=[d.slug for d in definitions])
+        report.unregistered = list(gone.values_list("slug", flat=True))
+        gone.update(is_registered=False)
+    return report
+
+
+def process_pause(*, process: Process, reason: str = "") -> Process:
+    process.is_paused, process.paused_at, process.pause_reason = True, timezone.now(), reason[:300]
+    process.save(update_fields=["is_paused", "paused_at", "pause_reason", "updated_at"])
+    return process
+
+
+def process_resume(*, process: Process) -> Process:
+    process.is_paused, process.paused_at, process.pause_reason = False, None, ""
+    process.save(update_fields=["is_paused", "paused_at", "pause_reason", "updated_at"])
+    return process
+
+
+def process_resolve(process_id: str) -> Process:
+    """The runnable Process for a public process id, or :class:`ProcessNotFound`."""
+    process = Process.objects.filter(slug=process_id, is_registered=True).first()
+    if process is None or registry.get(process_id) is None:
+        raise ProcessNotFound(f"There is no process with id '{process_id}'.")
+    return process
+
+
+# --- The launch path ------------------------------------------------------------------------------------
+
+
+def execution_start(
+    *,
+    process_id: str,
+    parameters: Any,
+    source: str,
+    actor: Actor,
+    notify_email: str = "",
+    timeout: int | None = None,
+    retry_of: Execution | None = None,
+) -> Execution:
+    """Start ``process_id``: resolve, authorize, validate, apply the approval gate, save, enqueue on commit.
+
+    Raises ProcessNotFound, ProcessPaused, LaunchDenied or InvalidParameters; on any of them nothing is
+    written.
+    """
+    if source not in ExecutionSource.values:
+        raise ValueError(f"Unknown source {source!r}")
+    process = process_resolve(process_id)
+    if not access.process_can_execute(actor, process):
+        raise LaunchDenied(f"You are not allowed to start the process '{process.slug}'.")
+    if process.is_paused:
+        reason = f" ({process.pause_reason})" if process.pause_reason else ""
+        raise ProcessPaused(f"The process '{process.slug}' is paused and does not accept new starts{reason}.")
+    cleaned = _parameters_clean(process, parameters, source=source)
+    timeout = _timeout_clean(process, timeout)
+    needs_approval = hooks.approval_required(process=process, actor=actor, source=source, parameters=cleaned)
+    now = timezone.now()
+    status = S.AWAITING_APPROVAL if needs_approval else S.QUEUED
+    with transaction.atomic():
+        execution = Execution.objects.create(
+            process=process,
+            status=status,
+            source=source,
+            parameters=cleaned,
+            actor_kind=actor.kind,
+            actor_label=actor.label[:200],
+            actor_user=actor.user,
+            notify_email=notify_email or "",
+            timeout=timeout,
+            total_steps=process.steps,
+            retry_of=retry_of,
+            created_at=now,
+            queued_at=None if needs_approval else now,
+            published_at=None if needs_approval else now,
+        )
+        via = ExecutionSource(source).label
+        verb = "Awaiting approval" if needs_approval else "Queued"
+        retry_note = f" (retry of {retry_of.public_id})" if retry_of else ""
+        _event(execution, EventKind.STATUS, f"{verb}: started by {actor.label} via {via}{retry_note}",
+               data={"status": status, "source": source, "actor": actor.label})
+        lifecycle.publish(lifecycle.EVENT_FOR_STATUS[status], execution)
+        if not needs_approval:
+            _enqueue_on_commit(execution)
+    logger.info("execution %s of %s %s by %s via %s", execution.public_id, process.slug, status, actor.label, source)
+    return execution
+
+
+def _parameters_clean(process: Process, parameters: Any, *, source: str) -> dict[str, Any]:
+    if parameters is None:
+        parameters = {}
+    if not isinstance(parameters, dict):
+        raise InvalidParameters({"parameters": ["Parameters must be an object of name/value pairs."]})
+    definition = hooks.parameter_definition()
+    if definition is None:
+        return dict(parameters)
+    return definition.clean(process, parameters, source=source)
+
+
+def _timeout_clean(process: Process, timeout: Any) -> int:
+    if timeout is None:
+        return process.default_timeout
+    maximum = settings.HEPTORA_MAX_TIMEOUT
+    if isinstance(timeout, bool) or not isinstance(timeout, int) or not 1 <= timeout <= maximum:
+        raise InvalidParameters({"timeout": [f"Timeout must be a whole number of seconds from 1 to {maximum}."]})
+    return timeout
+
+
+def _enqueue_on_commit(execution: Execution) -> None:
+    pk, timeout = execution.pk, execution.timeout
+    # robust: a broker outage must not turn a saved execution into an error for the caller; the execution
+    # stays queued and executions_recover_stalled publishes it again.
+    transaction.on_commit(lambda: execution_publish(execution_pk=pk, timeout=timeout), robust=True)
+
+
+def execution_publish(*, execution_pk: int, timeout: int) -> None:
+    """Send the execution's task to the broker (only ids cross the broker, never rows)."""
+    from executions.tasks import run_execution
+
+    grace = settings.HEPTORA_TIMEOUT_GRACE
+    run_execution.apply_async(
+        args=[execution_pk], queue=settings.CELERY_TASK_DEFAULT_QUEUE,
+        soft_time_limit=timeout, time_limit=timeout + grace,
+    )
+
+
+# --- Status changes -------------------------------------------------------------------------------------
+
+
+def execution_transition(
+    *,
+    execution: Execution,
+    to: str,
+    message: str,
+    expect_lease: str | None = None,
+    level: str = EventLevel.INFO,
+    event_data: dict[str, Any] | None = None,
+    **fields: Any,
+) -> bool:
+    """Move ``execution`` to status ``to`` if the transition is legal from its current stored status.
+
+    A conditional UPDATE makes the check and the write one step, so of two concurrent writers exactly one
+    wins; the loser gets False and nothing is written. On success the in-memory row is refreshed, an event
+    row is written and the lifecycle event published, in one transaction.
+    """
+    sources = allowed_sources_for(to)
+    condition = Q(pk=execution.pk, status__in=sources)
+    if expect_lease is not None:
+        condition &= Q(lease=expect_lease)
+    now = timezone.now()
+    values: dict[str, Any] = {"status": to, **fields}
+    if not TRANSITIONS[to]:  # terminal
+        values.setdefault("finished_at", now)
+    with transaction.atomic():
+        if Execution.objects.filter(condition).update(**values) != 1:
+            return False
+        execution.refresh_from_db()
+        _event(execution, EventKind.STATUS, message, level=level, data={"status": to, **(event_data or {})})
+        lifecycle.publish(lifecycle.EVENT_FOR_STATUS[to], execution, data=event_data)
+        if to == S.QUEUED:
+            _enqueue_on_commit(execution)
+    return True
+
+
+def _event(
+    execution: Execution, kind: str, message: str, *, level: str = EventLevel.INFO, data: dict[str, Any] | None = None
+) -> ExecutionEvent:
+    return ExecutionEvent.objects.create(execution=execution, kind=kind, level=level, message=message, data=data or {})
+
+
+def execution_record_event(
+    *, execution: Execution, kind: str, message: str, level: str = EventLevel.INFO, data: dict[str, Any] | None = None
+) -> ExecutionEvent:
+    return _event(execution, kind, message, level=level, data=data)
+
+
+def execution_approve(*, execution: Execution, message: str) -> bool:
+    """Release an execution that was awaiting approval into the queue (called by the approvals app)."""
+    now = timezone.now()
+    return execution_transition(execution=execution, to=S.QUEUED, message=message, queued_at=now, published_at=now)
+
+
+def execution_get(execution_id: str) -> Execution:
+    execution = Execution.objects.select_related("process").filter(public_id=execution_id).first()
+    if execution is None:
+        raise ExecutionNotFound(f"There is no execution with id '{execution_id}'.")
+    return execution
+
+
+def execution_cancel(*, execution: Execution, actor: Actor) -> Execution:
+    """Cancel: at once if it has not started, at the next step if it is running."""
+    if not access.execution_can_control(actor, execution):
+        raise LaunchDenied(f"You are not allowed to cancel {execution.public_id}.")
+    message = f"Cancelled by {actor.label}"
+    for _ in range(3):  # the status may move under us (queued -> running); re-read and decide again
+        if execution.status in (S.QUEUED, S.AWAITING_APPROVAL):
+            if execution_transition(execution=execution, to=S.CANCELLED, message=message,
+                                    event_data={"by": actor.label}):
+                return execution
+        elif execution.status == S.RUNNING:
+            updated = Execution.objects.filter(
+                pk=execution.pk, status=S.RUNNING, cancel_requested_at__isnull=True
+            ).update(cancel_requested_at=timezone.now())
+            if updated:
+                _event(execution, EventKind.LOG, f"Cancellation requested by {actor.label}; "
+                       "the process stops at its next step.", level=EventLevel.WARNING)
+                execution.refresh_from_db()
+                return execution
+            execution.refresh_from_db()
+            if execution.status == S.RUNNING:
+                return execution  # already requested
+            continue
+        else:
+            raise InvalidTransition(
+                f"{execution.public_id} has already finished ({execution.get_status_display().lower()}); "
+                "there is nothing to cancel."
+            )
+        execution.refresh_from_db()
+    return execution
+
+
+RETRYABLE = (S.FAILED, S.CANCELLED, S.EXPIRED, S.REJECTED)
+
+
+def execution_retry(*, execution: Execution, actor: Actor, source: str) -> Execution:
+    """Start a new execution with the same process and parameters; the original stays as history."""
+    if not access.execution_can_control(actor, execution):
+        raise LaunchDenied(f"You are not allowed to retry {execution.public_id}.")
+    if execution.status not in RETRYABLE:
+        raise InvalidTransition(
+            f"{execution.public_id} is {execution.get_status_display().lower()}; only failed, cancelled, "
+            "expired or rejected executions can be retried."
+        )
+    return execution_start(
+        process_id=execution.process.slug,
+        parameters=execution.parameters,
+        source=source,
+        actor=actor,
+        notify_email=execution.notify_email,
+        timeout=execution.timeout,
+        retry_of=execution,
+    )
+
+
+# --- Recovery -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RecoveryReport:
+    requeued: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    republished: list[str] = field(default_factory=list)
+
+
+def executions_recover_stalled() -> RecoveryReport:
+    """Find executions a dead worker left behind and move them on (run by beat, safe to run anywhere).
+
+    * running, heartbeat older than HEPTORA_STALE_AFTER_SECONDS: requeued for another attempt, or failed
+      with ``timeout`` (past its time limit) or ``worker_lost`` (out of attempts / not restartable);
+    * queued but not picked up for a while (the publish was lost, e.g. broker down at commit): published
+      again. Duplicate messages are harmless: only one worker can claim a queued execution.
+    """
+    report = RecoveryReport()
+    now = timezone.now()
+    stale_before = now - timedelta(seconds=settings.HEPTORA_STALE_AFTER_SECONDS)
+    stalled = Execution.objects.select_related("process").filter(status=S.RUNNING, heartbeat_at__lt=stale_before)
+    for execution in stalled:
+        execution_recover(execution=execution, now=now, report=report)
+    republish_before = now - timedelta(seconds=max(settings.HEPTORA_STALE_AFTER_SECONDS * 5, 60))
+    for execution in Execution.objects.filter(status=S.QUEUED, published_at__lt=republish_before):
+        if Execution.objects.filter(pk=execution.pk, status=S.QUEUED, published_at=execution.published_at).update(
+            published_at=now
+        ):
+            execution_publish(execution_pk=execution.pk, timeout=execution.timeout)
+            report.republished.append(execution.public_id)
+    return report
+
+
+def execution_recover(*, execution: Execution, now: Any = None, report: RecoveryReport | None = None) -> None:
+    """Requeue or fail one running execution whose worker stopped sending heartbeats."""
+    now = now or timezone.now()
+    report = report if report is not None else RecoveryReport()
+    definition = registry.get(execution.process.slug)
+    lease = execution.lease
+    silent = f"worker {execution.worker or '?'} stopped responding"
+    deadline = (execution.started_at or now) + timedelta(seconds=execution.timeout)
+    if now > deadline:
+        if _fail(execution, lease, "timeout", f"Timed out after {execution.timeout} s ({silent})."):
+            report.failed.append(execution.public_id)
+    elif definition is not None and definition.restart_on_worker_lost and execution.attempt < settings.HEPTORA_MAX_ATTEMPTS:
+        if execution_transition(
+            execution=execution, to=S.QUEUED, expect_lease=lease, level=EventLevel.WARNING,
+            message=f"Attempt {execution.attempt} lost ({silent}); queued again from the start.",
+            lease="", worker="", queued_at=now, published_at=now, cancel_requested_at=None,
+        ):
+            report.requeued.append(execution.public_id)
+    else:
+        why = "it may not run twice" if definition and not definition.restart_on_worker_lost else (
+            f"after {execution.attempt} attempts")
+        if _fail(execution, lease, "worker_lost", f"The worker running this execution was lost; {why}."):
+            report.failed.append(execution.public_id)
+
+
+def _fail(execution: Execution, lease: str, code: str, message: str) -> bool:
+    return execution_transition(
+        execution=execution, to=S.FAILED, expect_lease=lease, level=EventLevel.ERROR,
+        message=f"Failed: {message}", event_data={"code": code},
+        error_code=code, error_message=message, error_step=execution.current_step or None,
+    )
+
+
+def execution_mark_heartbeat(*, execution_pk: int, lease: str) -> bool:
+    return bool(
+        Execution.objects.filter(pk=execution_pk, status=S.RUNNING, lease=lease).update(heartbeat_at=timezone.now())
+    )
+
+
+def execution_claim(*, execution_pk: int, lease: str, worker: str) -> Execution | None:
+    """Take a queued execution for this worker run; None when it is not (or no longer) queued."""
+    now = timezone.now()
+    claimed = Execution.objects.filter(pk=execution_pk, status=S.QUEUED).update(
+        status=S.RUNNING, lease=lease, worker=worker[:200], heartbeat_at=now, attempt=F("attempt") + 1,
+        started_at=now, current_step=0, percent=0, progress_message="",
+    )
+    if not claimed:
+        return None
+    execution = Execution.objects.select_related("process").get(pk=execution_pk)
+    with transaction.atomic():
+        _event(execution, EventKind.STATUS, f"Started on {worker} (attempt {execution.attempt})",
+               data={"status": S.RUNNING, "attempt": execution.attempt})
+        lifecycle.publish(lifecycle.PROCESS_STARTED, execution, data={"attempt": execution.attempt})
+    return execution

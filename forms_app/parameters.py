@@ -1,0 +1,215 @@
+"""A process's parameter definition: ONE set of field rules for the browser form, the API, chat and the CLI.
+
+A definition is a list of field dicts (today the process's code declaration; form definitions edited in
+admin build on the same shape). Keys:
+
+``name`` (camelCase, the JSON key), ``label``, ``type`` (text, email, phone, number, date, month, dropdown,
+checkbox, textarea, file, object, list), ``required``, ``default``, ``help``, ``placeholder``,
+``choices`` (dropdown; matched case-insensitively, stored in their canonical spelling), ``min_length``,
+``max_length``, ``regex`` + ``regex_message``, ``min`` / ``max`` / ``decimal_places`` / ``prefix`` (number),
+``show_if`` (``{"otherField": value}``: the field exists only while the other field has that value; a
+hidden field is neither required nor kept), ``rules`` (names of custom rules, see :func:`rule`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+
+from executions import registry
+from executions.errors import InvalidParameters
+from executions.models import Process
+
+FieldSpec = Mapping[str, Any]
+PHONE_RE = r"^\+?[0-9][0-9 ().-]{5,19}$"
+_rules: dict[str, Callable[[Any], None]] = {}
+
+
+def rule(name: str) -> Callable[[Callable[[Any], None]], Callable[[Any], None]]:
+    """Register a custom validation rule usable by name in a field's ``rules`` (raise ValidationError)."""
+
+    def decorator(func: Callable[[Any], None]) -> Callable[[Any], None]:
+        _rules[name] = func
+        return func
+
+    return decorator
+
+
+class CaseInsensitiveChoiceField(forms.ChoiceField):
+    """Accepts "high" for "High" (the product's API example sends lower case) and stores "High"."""
+
+    def to_python(self, value: Any) -> str:
+        value = super().to_python(value)
+        for choice, _label in self.choices:
+            if str(choice).lower() == value.strip().lower():
+                return str(choice)
+        return value
+
+
+class MonthField(forms.CharField):
+    """A month as "YYYY-MM" (a full date is accepted and reduced to its month)."""
+
+    def to_python(self, value: Any) -> str:
+        if isinstance(value, (dt.date, dt.datetime)):
+            return value.strftime("%Y-%m")
+        value = super().to_python(value)
+        if value in self.empty_values:
+            return value
+        match = re.fullmatch(r"(\d{4})-(\d{2})(?:-\d{2})?", value.strip())
+        if not match or not 1 <= int(match.group(2)) <= 12:
+            raise ValidationError("Enter a month as YYYY-MM, for example 2024-11.", code="invalid")
+        return f"{match.group(1)}-{match.group(2)}"
+
+
+class ObjectField(forms.JSONField):
+    def __init__(self, *, expected: type, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.expected = expected
+
+    def to_python(self, value: Any) -> Any:
+        value = super().to_python(value)
+        if value is not None and not isinstance(value, self.expected):
+            kind = "an object" if self.expected is dict else "a list"
+            raise ValidationError(f"Enter {kind}.", code="invalid")
+        return value
+
+
+class FileReferenceField(forms.Field):
+    """A file handed to the process: an https URL, or ``{"name", "contentBase64"}`` / ``{"url"}``."""
+
+    def to_python(self, value: Any) -> Any:
+        if value in self.empty_values:
+            return None
+        if isinstance(value, str) and re.match(r"^https?://\S+$", value):
+            return {"url": value}
+        if isinstance(value, dict) and (isinstance(value.get("url"), str) or isinstance(value.get("contentBase64"), str)):
+            return value
+        raise ValidationError("Give a file as an https URL or as {\"name\", \"contentBase64\"}.", code="invalid")
+
+
+def fields_for(process: Process) -> list[FieldSpec]:
+    definition = registry.get(process.slug)
+    return list(definition.parameters) if definition else []
+
+
+def _django_field(spec: FieldSpec) -> forms.Field:
+    kind = spec.get("type", "text")
+    common: dict[str, Any] = {
+        "required": bool(spec.get("required", False)),
+        "label": spec.get("label", spec["name"]),
+        "help_text": spec.get("help", ""),
+    }
+    validators: list[Callable[[Any], None]] = [_rules[name] for name in spec.get("rules", ())]
+    if kind in ("text", "textarea"):
+        if spec.get("regex"):
+            validators.append(RegexValidator(spec["regex"], spec.get("regex_message") or "Enter a valid value."))
+        field: forms.Field = forms.CharField(
+            min_length=spec.get("min_length"), max_length=spec.get("max_length"),
+            widget=forms.Textarea if kind == "textarea" else None, **common,
+        )
+    elif kind == "email":
+        field = forms.EmailField(**common)
+    elif kind == "phone":
+        field = forms.CharField(**common)
+        validators.append(RegexValidator(PHONE_RE, "Enter a phone number, for example +1 555 0100."))
+    elif kind == "number":
+        field = forms.DecimalField(
+            min_value=spec.get("min"), max_value=spec.get("max"), decimal_places=spec.get("decimal_places"), **common
+        )
+    elif kind == "date":
+        field = forms.DateField(input_formats=["%Y-%m-%d"], **common)
+    elif kind == "month":
+        field = MonthField(**common)
+    elif kind == "dropdown":
+        choices = [(c, c) for c in spec["choices"]]
+        field = CaseInsensitiveChoiceField(choices=choices, **common)
+    elif kind == "checkbox":
+        field = forms.BooleanField(**{**common, "required": False})
+    elif kind == "file":
+        field = FileReferenceField(**common)
+    elif kind in ("object", "list"):
+        field = ObjectField(expected=dict if kind == "object" else list, **common)
+    else:
+        raise ValueError(f"Unknown field type {kind!r} for {spec['name']!r}")
+    field.validators.extend(validators)
+    return field
+
+
+def _visible(spec: FieldSpec, values: Mapping[str, Any]) -> bool:
+    condition = spec.get("show_if")
+    if not condition:
+        return True
+    for other, expected in condition.items():
+        actual = values.get(other)
+        if isinstance(expected, str) and isinstance(actual, str):
+            if actual.lower() != expected.lower():
+                return False
+        elif actual != expected:
+            return False
+    return True
+
+
+def _storable(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() and value.as_tuple().exponent >= 0 else float(value)
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    return value
+
+
+class ParameterDefinition:
+    """The implementation of :class:`executions.hooks.ParameterDefinition` registered by this app."""
+
+    def form_class(self, process: Process) -> type[forms.Form]:
+        attrs = {spec["name"]: _django_field(spec) for spec in fields_for(process)}
+        return type(f"{process.slug.title().replace('-', '')}ParametersForm", (forms.Form,), attrs)
+
+    def clean(self, process: Process, parameters: dict[str, Any], *, source: str) -> dict[str, Any]:
+        specs = fields_for(process)
+        known = {spec["name"] for spec in specs}
+        errors: dict[str, list[str]] = {
+            name: [f"Unknown parameter. Known parameters: {', '.join(sorted(known)) or 'none'}."]
+            for name in parameters
+            if name not in known
+        }
+        data = dict(parameters)
+        for spec in specs:
+            if spec["name"] not in data and "default" in spec:
+                data[spec["name"]] = spec["default"]
+        # Fields controlled by show_if are judged against the cleaned values of the fields they depend on,
+        # so "priority": "high" shows a field that depends on "High".
+        cleaned: dict[str, Any] = {}
+        for spec in specs:
+            name = spec["name"]
+            if not _visible(spec, cleaned):
+                continue
+            field = _django_field(spec)
+            raw = data.get(name)
+            if name not in data and not field.required:
+                continue
+            try:
+                value = field.clean(raw)
+            except ValidationError as exc:
+                errors[name] = list(exc.messages)
+                continue
+            if value in (None, "") and not field.required:
+                continue
+            cleaned[name] = _storable(value)
+        if errors:
+            raise InvalidParameters(errors)
+        return cleaned
+
+
+definition = ParameterDefinition()
+
+
+def parameters_clean(process: Process, parameters: dict[str, Any], *, source: str = "api") -> dict[str, Any]:
+    """Validate ``parameters`` against the process's definition (for doors that want a dry run)."""
+    return definition.clean(process, parameters, source=source)

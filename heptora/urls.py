@@ -1,0 +1,24 @@
+from django.contrib import admin
+from django.http import HttpRequest, JsonResponse
+from django.urls import path
+from django.views.generic import RedirectView
+
+
+def health(request: HttpRequest) -> JsonResponse:
+    """Liveness for load balancers and the start script: the process answers and the database is reachable."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return JsonResponse({"status": "ok"})
+
+
+admin.site.site_header = "Heptora"
+admin.site.site_title = "Heptora admin"
+admin.site.index_title = "Processes, executions and access"
+
+urlpatterns = [
+    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("admin/", admin.site.urls),
+    path("health/", health, name="health"),
+]

@@ -1,0 +1,50 @@
+"""Loaded with ``-p tests.environment`` so it runs before pytest-django starts Django.
+
+It gives the whole run (and the real worker processes the tests start) one private var/ folder, one
+private broker queue, the test processes, and short engine timings; the services themselves (SQLite or
+PostgreSQL, filesystem broker or Redis) are whatever DATABASE_URL / REDIS_URL say, as in production.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import pytest
+
+_var = tempfile.mkdtemp(prefix="heptora-test-")
+os.environ.update(
+    {
+        "HEPTORA_VAR_DIR": _var,
+        "HEPTORA_QUEUE": f"heptora-test-{os.getpid()}",
+        "HEPTORA_PROCESS_MODULES": "tests.processes",
+        "HEPTORA_DEMO_STEP_DELAY": "0",
+        "HEPTORA_HEARTBEAT_SECONDS": "0.2",
+        "HEPTORA_STALE_AFTER_SECONDS": "2",
+        "HEPTORA_RECOVERY_INTERVAL": "1",
+        "HEPTORA_TIMEOUT_GRACE": "2",
+        "LOG_LEVEL": "WARNING",
+    }
+)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Fail the run at once (never skip) when a configured service is unreachable."""
+    import redis
+    from django.conf import settings
+    from django.db import connection
+
+    redis_url = os.environ.get("REDIS_URL")
+    if redis_url:
+        try:
+            redis.Redis.from_url(redis_url, socket_connect_timeout=3).ping()
+        except redis.RedisError as exc:
+            pytest.exit(f"REDIS_URL={redis_url} is unreachable: {exc}", returncode=3)
+    if os.environ.get("DATABASE_URL"):
+        try:
+            with connection._nodb_cursor() as cursor:  # the server, not a database that may not exist yet
+                cursor.execute("SELECT 1")
+        except Exception as exc:
+            pytest.exit(f"DATABASE_URL is unreachable ({settings.DATABASES['default']['HOST']}): {exc}", returncode=3)
+        finally:
+            connection.close()
