@@ -32,7 +32,6 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     """Fail the run at once (never skip) when a configured service is unreachable."""
     import redis
     from django.conf import settings
-    from django.db import connection
 
     redis_url = os.environ.get("REDIS_URL")
     if redis_url:
@@ -40,11 +39,12 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             redis.Redis.from_url(redis_url, socket_connect_timeout=3).ping()
         except redis.RedisError as exc:
             pytest.exit(f"REDIS_URL={redis_url} is unreachable: {exc}", returncode=3)
-    if os.environ.get("DATABASE_URL"):
+    db = settings.DATABASES["default"]
+    if db["ENGINE"] == "django.db.backends.postgresql":
+        import psycopg
+
         try:
-            with connection._nodb_cursor() as cursor:  # the server, not a database that may not exist yet
-                cursor.execute("SELECT 1")
-        except Exception as exc:
-            pytest.exit(f"DATABASE_URL is unreachable ({settings.DATABASES['default']['HOST']}): {exc}", returncode=3)
-        finally:
-            connection.close()
+            psycopg.connect(host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"], password=db["PASSWORD"],
+                            dbname="postgres", connect_timeout=3).close()
+        except psycopg.Error as exc:
+            pytest.exit(f"PostgreSQL at {db['HOST']}:{db['PORT']} (DATABASE_URL) is unreachable: {exc}", returncode=3)
