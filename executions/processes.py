@@ -164,7 +164,8 @@ def report_generation(ctx: Any, params: dict[str, Any]) -> dict[str, Any]:
     steps=3,
     timeout=900,
     parameters=[
-        {"name": "system", "label": "System", "type": "dropdown", "required": True, "choices": ["ERP", "CRM", "Warehouse"]},
+        {"name": "system", "label": "System", "type": "dropdown", "required": True,
+         "choices": ["ERP", "CRM", "Warehouse"]},
         {"name": "direction", "label": "Direction", "type": "dropdown", "choices": ["Pull", "Push", "Both"],
          "default": "Both"},
         {"name": "fullSync", "label": "Full sync", "type": "checkbox"},

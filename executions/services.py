@@ -235,6 +235,7 @@ def execution_transition(
         lifecycle.publish(lifecycle.EVENT_FOR_STATUS[to], execution, data=event_data)
         if to == S.QUEUED:
             _enqueue_on_commit(execution)
+    logger.info("execution %s of %s: %s (%s)", execution.public_id, execution.process.slug, to, message)
     return True
 
 
@@ -360,10 +361,11 @@ def execution_recover(*, execution: Execution, now: Any = None, report: Recovery
     lease = execution.lease
     silent = f"worker {execution.worker or '?'} stopped responding"
     deadline = (execution.started_at or now) + timedelta(seconds=execution.timeout)
+    restartable = definition is not None and definition.restart_on_worker_lost
     if now > deadline:
         if _fail(execution, lease, "timeout", f"Timed out after {execution.timeout} s ({silent})."):
             report.failed.append(execution.public_id)
-    elif definition is not None and definition.restart_on_worker_lost and execution.attempt < settings.HEPTORA_MAX_ATTEMPTS:
+    elif restartable and execution.attempt < settings.HEPTORA_MAX_ATTEMPTS:
         if execution_transition(
             execution=execution, to=S.QUEUED, expect_lease=lease, level=EventLevel.WARNING,
             message=f"Attempt {execution.attempt} lost ({silent}); queued again from the start.",
@@ -371,8 +373,12 @@ def execution_recover(*, execution: Execution, now: Any = None, report: Recovery
         ):
             report.requeued.append(execution.public_id)
     else:
-        why = "it may not run twice" if definition and not definition.restart_on_worker_lost else (
-            f"after {execution.attempt} attempts")
+        if definition is None:
+            why = "its process is no longer defined in code"
+        elif not restartable:
+            why = "it may not run twice"
+        else:
+            why = f"after {execution.attempt} attempts"
         if _fail(execution, lease, "worker_lost", f"The worker running this execution was lost; {why}."):
             report.failed.append(execution.public_id)
 

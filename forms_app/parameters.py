@@ -89,7 +89,7 @@ class FileReferenceField(forms.Field):
             return None
         if isinstance(value, str) and re.match(r"^https?://\S+$", value):
             return {"url": value}
-        if isinstance(value, dict) and (isinstance(value.get("url"), str) or isinstance(value.get("contentBase64"), str)):
+        if isinstance(value, dict) and any(isinstance(value.get(key), str) for key in ("url", "contentBase64")):
             return value
         raise ValidationError("Give a file as an https URL or as {\"name\", \"contentBase64\"}.", code="invalid")
 

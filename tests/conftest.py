@@ -107,7 +107,7 @@ class WorkerProcess:
         if self.popen and self.popen.poll() is None:
             os.killpg(self.popen.pid, signal.SIGTERM)
             try:
-                self.popen.wait(20)
+                self.popen.wait(3)  # tests have nothing left to finish; do not wait for a slow shutdown
             except subprocess.TimeoutExpired:
                 self.kill()
 

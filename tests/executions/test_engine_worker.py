@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import time
 
 import pytest
@@ -147,3 +149,19 @@ def test_a_process_that_must_not_run_twice_fails_when_its_worker_is_lost(start_w
     execution = wait_for_status(execution, S.FAILED, timeout=60)
     assert execution.error_code == "worker_lost"
     assert execution.error_message == "The worker running this execution was lost; it may not run twice."
+
+
+def test_an_execution_whose_pool_process_died_runs_again_exactly_once(start_worker, operator: Actor) -> None:
+    start_worker(beat=True)
+    execution = start("test-steps", operator, delay=0.25)
+    execution = wait_for(execution, lambda e: e.status == S.RUNNING and e.current_step >= 2)
+
+    child_pid = int(execution.worker.rsplit(":", 1)[1])
+    os.kill(child_pid, signal.SIGKILL)  # what the kernel's OOM killer does to one pool process
+
+    execution = wait_for_status(execution, S.SUCCESS, S.FAILED, timeout=60)
+    assert execution.status == S.SUCCESS
+    assert execution.attempt == 2
+    starts = execution.events.filter(kind=EventKind.STATUS, data__status="running")
+    assert [e.data["attempt"] for e in starts] == [1, 2]
+    assert execution.events.filter(message__startswith="Attempt 1 lost").count() == 1

@@ -24,7 +24,9 @@ class Command(BaseCommand):
             raise CommandError(f"Unknown status '{status}'. Use one of: {', '.join(ExecutionStatus.values)}.")
         if options["limit"] < 1:
             raise CommandError("--limit must be at least 1.")
-        executions = list(selectors.executions_list(status=status, process_id=options["process"], limit=options["limit"]))
+        executions = list(
+            selectors.executions_list(status=status, process_id=options["process"], limit=options["limit"])
+        )
         if options["json"]:
             self.stdout.write(cli.dumps([selectors.execution_as_dict(e) for e in executions]))
             return
