@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "forms_app",
     "approvals",
     "webhooks",
+    "notifications",
     "api_app",
     "chat_app",
 ]

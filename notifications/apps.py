@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+
+
+class NotificationsConfig(AppConfig):
+    name = "notifications"
+    verbose_name = "Notifications"
+
+    def ready(self) -> None:
+        from executions import lifecycle
+        from notifications import services
+
+        lifecycle.subscribe(services.notification_create_for_outcome, events=services.OUTCOME_EVENTS,
+                            phase="transaction")
+        lifecycle.subscribe(services.notification_enqueue_for_outcome, events=services.OUTCOME_EVENTS)

@@ -1,0 +1,87 @@
+"""E-mail the person who asked to be told (``notify_email``) when an execution ends.
+
+The row is written inside the transaction that ended the execution (so it exists exactly when the outcome
+does), then sent by a Celery task after commit, with retries.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from executions import lifecycle
+from executions.models import Execution
+from notifications.models import Notification, NotificationStatus
+
+logger = logging.getLogger(__name__)
+
+OUTCOME_EVENTS = (
+    lifecycle.PROCESS_COMPLETED,
+    lifecycle.PROCESS_FAILED,
+    lifecycle.PROCESS_CANCELLED,
+    lifecycle.PROCESS_REJECTED,
+    lifecycle.PROCESS_EXPIRED,
+)
+OUTCOME_WORDS = {
+    lifecycle.PROCESS_COMPLETED: "completed",
+    lifecycle.PROCESS_FAILED: "failed",
+    lifecycle.PROCESS_CANCELLED: "was cancelled",
+    lifecycle.PROCESS_REJECTED: "was rejected",
+    lifecycle.PROCESS_EXPIRED: "expired waiting for approval",
+}
+
+
+def notification_create_for_outcome(event: lifecycle.LifecycleEvent) -> None:
+    execution = Execution.objects.select_related("process").get(pk=event.execution_pk)
+    if not execution.notify_email:
+        return
+    context = {"execution": execution, "outcome": OUTCOME_WORDS[event.type]}
+    try:
+        with transaction.atomic():  # a savepoint: a duplicate must not abort the caller's transaction
+            Notification.objects.create(
+                execution=execution,
+                event_type=event.type,
+                recipient=execution.notify_email,
+                subject=f"{execution.process.name} {context['outcome']} ({execution.public_id})",
+                body=render_to_string("notifications/execution_outcome.txt", context),
+            )
+    except IntegrityError:
+        logger.info("notification for %s %s already exists", execution.public_id, event.type)
+
+
+def notification_enqueue_for_outcome(event: lifecycle.LifecycleEvent) -> None:
+    from notifications.tasks import send_notification
+
+    pending = Notification.objects.filter(
+        execution_id=event.execution_pk, event_type=event.type, status=NotificationStatus.PENDING
+    ).values_list("pk", flat=True)
+    for pk in pending:
+        send_notification.apply_async(args=[pk], queue=settings.CELERY_TASK_DEFAULT_QUEUE)
+
+
+def notification_send(*, notification_pk: int) -> Notification | None:
+    """Send one pending notification; raises on a transport error so the task can retry."""
+    notification = Notification.objects.filter(pk=notification_pk, status=NotificationStatus.PENDING).first()
+    if notification is None:
+        return None
+    Notification.objects.filter(pk=notification.pk).update(attempts=notification.attempts + 1)
+    try:
+        send_mail(notification.subject, notification.body, settings.DEFAULT_FROM_EMAIL, [notification.recipient])
+    except Exception as exc:
+        Notification.objects.filter(pk=notification.pk).update(last_error=f"{type(exc).__name__}: {exc}"[:2000])
+        raise
+    Notification.objects.filter(pk=notification.pk).update(status=NotificationStatus.SENT, sent_at=timezone.now(),
+                                                           last_error="")
+    notification.refresh_from_db()
+    return notification
+
+
+def notification_mark_failed(*, notification_pk: int) -> None:
+    Notification.objects.filter(pk=notification_pk, status=NotificationStatus.PENDING).update(
+        status=NotificationStatus.FAILED
+    )

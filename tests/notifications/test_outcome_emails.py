@@ -1,0 +1,112 @@
+"""Whoever gave a notify e-mail hears how their execution ended."""
+
+from __future__ import annotations
+
+from email import message_from_string
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core import mail
+
+from executions import services
+from executions.actors import Actor
+from executions.errors import InvalidTransition
+from executions.models import Execution, ExecutionStatus
+from notifications.models import Notification, NotificationStatus
+from notifications.services import notification_send
+from tests.conftest import WorkerProcess, wait_for, wait_for_status
+
+S = ExecutionStatus
+
+
+def mails_to(address: str) -> list:
+    folder = Path(settings.EMAIL_FILE_PATH)
+    found = []
+    for path in folder.glob("*.log") if folder.exists() else []:
+        for chunk in path.read_text().split("-" * 79):
+            if chunk.strip() and f"To: {address}" in chunk:
+                found.append(message_from_string(chunk.strip()))
+    return found
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_requester_gets_an_email_with_the_result_when_the_order_completes(
+    worker: WorkerProcess, operator: Actor
+) -> None:
+    execution = services.execution_start(
+        process_id="order-processing", parameters={"orderId": "ORD-2024-777", "priority": "Low"}, source="api",
+        actor=operator, notify_email="buyer@example.com",
+    )
+    execution = wait_for_status(execution, S.SUCCESS)
+    wait_for(execution, lambda e: e.notifications.filter(status=NotificationStatus.SENT).exists())
+
+    [message] = mails_to("buyer@example.com")
+    assert message["Subject"] == f"Order Processing completed ({execution.public_id})"
+    body = message.get_payload()
+    assert f"Execution: {execution.public_id}" in body
+    assert execution.result["summary"] in body
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failure_email_says_which_step_failed_and_why(worker: WorkerProcess, operator: Actor) -> None:
+    execution = services.execution_start(process_id="failure-demo", parameters={}, source="cli", actor=operator,
+                                         notify_email="ops@example.com")
+    execution = wait_for_status(execution, S.FAILED)
+    wait_for(execution, lambda e: e.notifications.filter(status=NotificationStatus.SENT).exists())
+
+    [message] = mails_to("ops@example.com")
+    assert message["Subject"] == f"Failure Demo failed ({execution.public_id})"
+    assert ("What went wrong (step 3 of 4): The payment gateway declined the request (demo failure)."
+            in message.get_payload())
+
+
+@pytest.mark.django_db
+def test_no_email_is_written_when_nobody_asked_for_one(operator: Actor, django_capture_on_commit_callbacks) -> None:
+    with django_capture_on_commit_callbacks():
+        execution = services.execution_start(process_id="test-echo", parameters={"text": "hi"}, source="cli",
+                                             actor=operator)
+        services.execution_cancel(execution=execution, actor=operator)
+
+    assert execution.status == S.CANCELLED
+    assert not Notification.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_cancelled_execution_yields_exactly_one_pending_email(operator: Actor, monkeypatch) -> None:
+    monkeypatch.setattr("executions.services.execution_publish", lambda **kwargs: None)
+    execution = services.execution_start(process_id="test-echo", parameters={"text": "hi"}, source="cli",
+                                         actor=operator, notify_email="me@example.com")
+    services.execution_cancel(execution=execution, actor=operator)
+    with pytest.raises(InvalidTransition, match="already finished"):  # a second cancel adds no message
+        services.execution_cancel(execution=Execution.objects.get(pk=execution.pk), actor=operator)
+
+    [notification] = Notification.objects.all()
+    assert (notification.recipient, notification.event_type, notification.status) == (
+        "me@example.com", "process.cancelled", NotificationStatus.PENDING)
+    assert notification.subject == f"Echo was cancelled ({execution.public_id})"
+
+
+@pytest.mark.django_db
+def test_sending_marks_the_notification_sent_and_a_transport_error_is_recorded(operator: Actor, monkeypatch) -> None:
+    monkeypatch.setattr("executions.services.execution_publish", lambda **kwargs: None)
+    execution = services.execution_start(process_id="test-echo", parameters={"text": "hi"}, source="cli",
+                                         actor=operator, notify_email="me@example.com")
+    services.execution_cancel(execution=execution, actor=operator)
+    notification = Notification.objects.get()
+
+    def refuse(*args, **kwargs):
+        raise ConnectionRefusedError("SMTP server refused the connection")
+
+    monkeypatch.setattr("notifications.services.send_mail", refuse)
+    with pytest.raises(ConnectionRefusedError):
+        notification_send(notification_pk=notification.pk)
+    notification.refresh_from_db()
+    assert (notification.status, notification.attempts) == (NotificationStatus.PENDING, 1)
+    assert notification.last_error == "ConnectionRefusedError: SMTP server refused the connection"
+
+    monkeypatch.undo()
+    notification_send(notification_pk=notification.pk)
+    notification.refresh_from_db()
+    assert (notification.status, notification.attempts, notification.last_error) == (NotificationStatus.SENT, 2, "")
+    assert [m.to for m in mail.outbox] == [["me@example.com"]]
