@@ -93,7 +93,9 @@ class ProcessAdmin(GuardedModelAdmin):
                     timeout=run_form.cleaned_data["timeout"],
                 )
             except InvalidParameters as exc:
-                params_form.is_valid()  # bind, then show the launch path's messages field by field
+                # The launch path is the authority: show its messages, not the form's own second opinion.
+                params_form.is_valid()
+                params_form.errors.clear()
                 for name, errors in exc.field_errors.items():
                     params_form.add_error(name if name in params_form.fields else None, errors)
             except HeptoraError as exc:

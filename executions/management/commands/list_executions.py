@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
 
 from executions import selectors
 from executions.management import cli
@@ -35,6 +36,6 @@ class Command(BaseCommand):
             return
         self.stdout.write(f"{'EXECUTION':<22} {'PROCESS':<20} {'STATUS':<18} {'SOURCE':<8} {'CREATED':<20} PROGRESS")
         for e in executions:
-            created = e.created_at.strftime("%Y-%m-%d %H:%M:%S")
+            created = timezone.localtime(e.created_at).strftime("%Y-%m-%d %H:%M:%S")
             self.stdout.write(f"{e.public_id:<22} {e.process.slug:<20} {e.status:<18} {e.source:<8} {created:<20} "
                               f"{e.progress_text}")

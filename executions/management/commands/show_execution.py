@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
 
 from executions import selectors, services
 from executions.errors import HeptoraError
@@ -35,4 +36,5 @@ class Command(BaseCommand):
             self.stdout.write(f"Result: {cli.dumps(execution.result)}")
         self.stdout.write("Events:")
         for event in events:
-            self.stdout.write(f"  {event.created_at:%Y-%m-%d %H:%M:%S}  {event.level:<7} {event.message}")
+            at = timezone.localtime(event.created_at)
+            self.stdout.write(f"  {at:%Y-%m-%d %H:%M:%S}  {event.level:<7} {event.message}")
