@@ -35,7 +35,7 @@ def process_can_execute(actor: Actor, process: Process) -> bool:
 def execution_can_view(actor: Actor, execution: Execution) -> bool:
     if actor.is_system:
         return True
-    if actor.user is not None and execution.actor_user_id == actor.user.pk:
+    if actor.user is not None and actor.user.is_active and execution.actor_user_id == actor.user.pk:
         return True
     return _user_has(actor, VIEW_ALL, execution.process)
 

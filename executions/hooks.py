@@ -46,5 +46,10 @@ def register_approval_gate(gate: ApprovalGate) -> None:
         _approval_gates.append(gate)
 
 
+def unregister_approval_gate(gate: ApprovalGate) -> None:
+    if gate in _approval_gates:
+        _approval_gates.remove(gate)
+
+
 def approval_required(*, process: Process, actor: Actor, source: str, parameters: dict[str, Any]) -> bool:
     return any(gate(process=process, actor=actor, source=source, parameters=parameters) for gate in _approval_gates)

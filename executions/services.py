@@ -209,6 +209,7 @@ def execution_transition(
     to: str,
     message: str,
     expect_lease: str | None = None,
+    from_statuses: tuple[str, ...] | None = None,
     level: str = EventLevel.INFO,
     event_data: dict[str, Any] | None = None,
     **fields: Any,
@@ -217,9 +218,12 @@ def execution_transition(
 
     A conditional UPDATE makes the check and the write one step, so of two concurrent writers exactly one
     wins; the loser gets False and nothing is written. On success the in-memory row is refreshed, an event
-    row is written and the lifecycle event published, in one transaction.
+    row is written and the lifecycle event published, in one transaction. ``from_statuses`` narrows the
+    legal sources to the ones the caller decided on (a cancel that saw "queued" must not end a run).
     """
     sources = allowed_sources_for(to)
+    if from_statuses is not None:
+        sources = [status for status in sources if status in from_statuses]
     condition = Q(pk=execution.pk, status__in=sources)
     if expect_lease is not None:
         condition &= Q(lease=expect_lease)
@@ -272,7 +276,7 @@ def execution_cancel(*, execution: Execution, actor: Actor) -> Execution:
     for _ in range(3):  # the status may move under us (queued -> running); re-read and decide again
         if execution.status in (S.QUEUED, S.AWAITING_APPROVAL):
             if execution_transition(execution=execution, to=S.CANCELLED, message=message,
-                                    event_data={"by": actor.label}):
+                                    from_statuses=(S.QUEUED, S.AWAITING_APPROVAL), event_data={"by": actor.label}):
                 return execution
         elif execution.status == S.RUNNING:
             updated = Execution.objects.filter(
@@ -326,6 +330,7 @@ def execution_retry(*, execution: Execution, actor: Actor, source: str) -> Execu
 class RecoveryReport:
     requeued: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
     republished: list[str] = field(default_factory=list)
 
 
@@ -362,7 +367,14 @@ def execution_recover(*, execution: Execution, now: Any = None, report: Recovery
     silent = f"worker {execution.worker or '?'} stopped responding"
     deadline = (execution.started_at or now) + timedelta(seconds=execution.timeout)
     restartable = definition is not None and definition.restart_on_worker_lost
-    if now > deadline:
+    if execution.cancel_requested_at is not None:
+        # The person asked it to stop; a dead worker is no reason to start it again.
+        if execution_transition(
+            execution=execution, to=S.CANCELLED, expect_lease=lease, level=EventLevel.WARNING,
+            message=f"Cancelled: the cancellation was requested and the {silent}.",
+        ):
+            report.cancelled.append(execution.public_id)
+    elif now > deadline:
         if _fail(execution, lease, "timeout", f"Timed out after {execution.timeout} s ({silent})."):
             report.failed.append(execution.public_id)
     elif restartable and execution.attempt < settings.HEPTORA_MAX_ATTEMPTS:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from celery import shared_task
@@ -19,7 +20,7 @@ def run_execution(execution_pk: int) -> str:
 @shared_task(name="executions.recover_stalled", ignore_result=True)
 def recover_stalled() -> dict[str, list[str]]:
     report = services.executions_recover_stalled()
-    if report.requeued or report.failed or report.republished:
-        logger.warning("recovery: requeued=%s failed=%s republished=%s",
-                       report.requeued, report.failed, report.republished)
-    return {"requeued": report.requeued, "failed": report.failed, "republished": report.republished}
+    summary = dataclasses.asdict(report)
+    if any(summary.values()):
+        logger.warning("recovery: %s", summary)
+    return summary

@@ -53,6 +53,17 @@ class CaseInsensitiveChoiceField(forms.ChoiceField):
         return value
 
 
+class YesNoField(forms.BooleanField):
+    """A checkbox that also understands what people type in chat or a shell: yes/no, on/off, true/false."""
+
+    FALSE_WORDS = frozenset({"false", "0", "no", "n", "off", ""})
+
+    def to_python(self, value: Any) -> bool:
+        if isinstance(value, str):
+            return value.strip().lower() not in self.FALSE_WORDS
+        return bool(value)
+
+
 class MonthField(forms.CharField):
     """A month as "YYYY-MM" (a full date is accepted and reduced to its month)."""
 
@@ -131,7 +142,7 @@ def _django_field(spec: FieldSpec) -> forms.Field:
         choices = [(c, c) for c in spec["choices"]]
         field = CaseInsensitiveChoiceField(choices=choices, **common)
     elif kind == "checkbox":
-        field = forms.BooleanField(**{**common, "required": False})
+        field = YesNoField(**{**common, "required": False})
     elif kind == "file":
         field = FileReferenceField(**common)
     elif kind in ("object", "list"):

@@ -474,11 +474,11 @@ def test_it_reports_what_recovery_did() -> None:
 
     out = command("recover_executions")
 
-    assert out == (f"requeued: 1  failed: 1  republished: 1\n  requeued {silent.public_id}\n"
+    assert out == (f"requeued: 1  failed: 1  cancelled: 0  republished: 1\n  requeued {silent.public_id}\n"
                    f"  failed {once.public_id}\n  republished {lost_message.public_id}\n")
     statuses = dict(Execution.objects.values_list("public_id", "status"))
     assert statuses == {silent.public_id: S.QUEUED, once.public_id: S.FAILED, lost_message.public_id: S.QUEUED}
-    assert command("recover_executions") == "requeued: 0  failed: 0  republished: 0\n"
+    assert command("recover_executions") == "requeued: 0  failed: 0  cancelled: 0  republished: 0\n"
 
 
 # --- seed_demo -------------------------------------------------------------------------------------------
