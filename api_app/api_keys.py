@@ -1,14 +1,410 @@
-"""API keys: `hep_…` bearer tokens. (Being built.)"""
+"""API keys: ``Authorization: Bearer hep_<prefix>_<secret>``, one key per integration.
+
+A key looks like ``hep_3f9a0c1d_Xq4…`` (43 random letters and digits after the prefix). The table keeps the
+visible prefix (``hep_3f9a0c1d``, unique) and the SHA-256 of the whole key; the key itself exists only in the
+answer to :func:`api_key_create` / :func:`api_key_rotate`, which is the one time anyone sees it.
+
+Lifecycle
+  * expiry: optional ``expires_at``; the key stops at that moment.
+  * revoke: stops the key at once (also on every web process: see "Cache" below). Idempotent.
+  * rotate: makes a new key with the same user, name, expiry and restrictions; the old key keeps working
+    for a grace period (``DEFAULT_GRACE``, 24 hours, at most ``MAX_GRACE``) so the integration can switch
+    over without an outage, then stops.
+
+Restrictions: ``allowed_processes`` (empty: every process the user may start) and ``allowed_ips`` (CIDR
+ranges; empty: any address). The address checked is ``REMOTE_ADDR``: behind a reverse proxy or load
+balancer that is the proxy's address unless the server is set up to put the client's address there
+(gunicorn ``--forwarded-allow-ips`` with a proxy that sets it, or a trusted-proxy middleware). Never trust
+``X-Forwarded-For`` from the open internet.
+
+Cache (the hot path)
+  Every API request authenticates, so a verified key row and its user are kept in Django's cache for
+  ``CACHE_SECONDS`` (60) under the key's prefix. Expiry and grace are compared with the clock on every
+  request, so a cached row never extends them. Revoke, rotate and edits overwrite the entry with a
+  "stale" marker (immediately and again on commit) that readers do not trust and that a reader holding an
+  older row cannot overwrite (entries are filled with ``cache.add``), so a revoked key stops on the next
+  request. Changes to the USER (deactivation, deletion) are seen when the entry expires, within 60 s;
+  revoke the user's keys to stop them at once.
+
+Usage (``last_used_at``, ``usage_count``)
+  Writing the row on every request would add a write (and a commit) to every call and make one row hot.
+  Instead each use is counted in the cache, and the first use in every ``USAGE_WRITE_SECONDS`` window per
+  key writes the counted uses with one ``F()`` UPDATE. So ``last_used_at`` is at most that many seconds
+  behind, and uses not yet written are added back by :func:`api_key_usage` and :func:`api_keys_list`. On
+  Redis the counter is atomic; the embedded database cache increments by read-and-write, so under
+  concurrent requests there a few uses can go uncounted.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import ipaddress
+import re
+import secrets
+import string
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from django.core.cache import cache
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
 from api_app.callers import ApiCaller
+from api_app.models import ApiKey
+from executions import services as executions_services
+from executions.actors import Actor
+from executions.errors import HeptoraError, ProcessNotFound
+from executions.models import ActorKind
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
 
 API_KEY_PREFIX = "hep_"
+DEFAULT_GRACE = timedelta(hours=24)
+MAX_GRACE = timedelta(days=30)
+CACHE_SECONDS = 60
+USAGE_WRITE_SECONDS = 30
+
+_ALPHABET = string.ascii_letters + string.digits  # no '_' or '-': the whole key selects with a double click
+_SECRET_LENGTH = 43  # 43 characters of 62 symbols: 256 bits
+_SHAPE = re.compile(r"hep_([0-9a-z]{8})_([A-Za-z0-9]{32,128})")
+_STALE = "stale"  # cache marker: "re-read the row"; never overwritten by a reader (see the module docstring)
+_DUMMY_HASH = "0" * 64
+
+NOT_VALID = "The API key is not valid."
+
+
+class ApiKeyStatus:
+    ACTIVE = "active"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+    ROTATED_GRACE = "rotated-grace"  # replaced, still accepted until grace_until
+    ROTATED = "rotated"  # replaced, grace over
+
+
+class ApiKeyError(HeptoraError):
+    """A key cannot be made or changed like that; ``field`` names the setting at fault, if one is."""
+
+    code = "invalid_api_key_settings"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class ApiKeyNotFound(HeptoraError):
+    code = "api_key_not_found"
+    http_status = 404
+
+
+# --- Keys and hashes ------------------------------------------------------------------------------------
+
+
+def _hash(full_key: str) -> str:
+    # SHA-256, not a password hash: a slow hash (PBKDF2, argon2) protects LOW-entropy secrets from guessing
+    # after a leak. These keys are 256 random bits, which no amount of fast hashing can search, and the
+    # check runs on every API request, where a slow hash would cost tens of milliseconds each time.
+    return hashlib.sha256(full_key.encode()).hexdigest()
+
+
+def _new_key() -> tuple[str, str]:
+    prefix = f"{API_KEY_PREFIX}{secrets.token_hex(4)}"
+    secret = "".join(secrets.choice(_ALPHABET) for _ in range(_SECRET_LENGTH))
+    return prefix, f"{prefix}_{secret}"
+
+
+def _cache_key(prefix: str) -> str:
+    return f"heptora:api_key:{prefix}"
+
+
+def _forget(prefix: str) -> None:
+    """Make every web process re-read this key's row on its next request (and on every commit after)."""
+    cache.set(_cache_key(prefix), _STALE, CACHE_SECONDS)
+    transaction.on_commit(lambda: cache.set(_cache_key(prefix), _STALE, CACHE_SECONDS))
+
+
+def normalize_prefix(value: str) -> str:
+    """``hep_3f9a0c1d``, ``3f9a0c1d`` or a whole key → ``hep_3f9a0c1d``."""
+    value = value.strip()
+    if match := _SHAPE.fullmatch(value):
+        return f"{API_KEY_PREFIX}{match[1]}"
+    return value if value.startswith(API_KEY_PREFIX) else f"{API_KEY_PREFIX}{value}"
+
+
+# --- Validation -----------------------------------------------------------------------------------------
+
+
+def ip_ranges_clean(values: Iterable[str]) -> list[str]:
+    """CIDR ranges as the key stores them: ``10.0.0.7`` → ``10.0.0.7/32``, ``10.0.0.7/24`` → ``10.0.0.0/24``."""
+    ranges: list[str] = []
+    for value in values:
+        try:
+            network = str(ipaddress.ip_network(value.strip(), strict=False))
+        except ValueError:
+            raise ApiKeyError(f"'{value}' is not an IP address or CIDR range, e.g. 203.0.113.0/24.",
+                              field="allowed_ips") from None
+        if network not in ranges:
+            ranges.append(network)
+    return ranges
+
+
+def process_ids_clean(values: Iterable[str]) -> list[str]:
+    ids: list[str] = []
+    for value in values:
+        try:
+            process_id = executions_services.process_resolve(value.strip()).slug
+        except ProcessNotFound as exc:
+            raise ApiKeyError(exc.message, field="allowed_processes") from None
+        if process_id not in ids:
+            ids.append(process_id)
+    return ids
+
+
+def _name_clean(name: str) -> str:
+    name = name.strip()
+    if not name:
+        raise ApiKeyError("Give the key a name: the integration that will use it.", field="name")
+    if len(name) > ApiKey._meta.get_field("name").max_length:
+        raise ApiKeyError("The name is longer than 100 characters.", field="name")
+    return name
+
+
+def _expiry_clean(expires_at: datetime | None) -> datetime | None:
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ApiKeyError("The expiry date must be in the future.", field="expires_at")
+    return expires_at
+
+
+def _rate_limit_clean(rate_limit_per_minute: int) -> int:
+    if rate_limit_per_minute < 1:
+        raise ApiKeyError("The rate limit must be at least 1 request per minute.", field="rate_limit_per_minute")
+    return rate_limit_per_minute
+
+
+# --- Services -------------------------------------------------------------------------------------------
+
+
+def api_key_create(
+    *,
+    user: AbstractBaseUser,
+    name: str,
+    expires_at: datetime | None = None,
+    allowed_processes: Iterable[str] = (),
+    allowed_ips: Iterable[str] = (),
+    rate_limit_per_minute: int = 100,
+    created_by: AbstractBaseUser | None = None,
+) -> tuple[ApiKey, str]:
+    """A new key and the full key text: the only time it is available. Store it now."""
+    if not user.is_active:
+        raise ApiKeyError(f"The user '{user.get_username()}' is not active.", field="user")
+    fields = {
+        "user": user,
+        "name": _name_clean(name),
+        "expires_at": _expiry_clean(expires_at),
+        "allowed_processes": process_ids_clean(allowed_processes),
+        "allowed_ips": ip_ranges_clean(allowed_ips),
+        "rate_limit_per_minute": _rate_limit_clean(rate_limit_per_minute),
+        "created_by": created_by,
+    }
+    return _insert(fields)
+
+
+def _insert(fields: dict[str, object]) -> tuple[ApiKey, str]:
+    for _attempt in range(5):  # 32 random prefix bits: a clash is rare; try another prefix if it happens
+        prefix, full_key = _new_key()
+        try:
+            with transaction.atomic():
+                key = ApiKey.objects.create(prefix=prefix, secret_hash=_hash(full_key), **fields)
+        except IntegrityError:
+            continue
+        return key, full_key
+    raise RuntimeError("Could not find a free API key prefix in 5 attempts.")  # pragma: no cover
+
+
+def api_key_update(
+    *,
+    key: ApiKey,
+    name: str,
+    expires_at: datetime | None,
+    allowed_processes: Iterable[str],
+    allowed_ips: Iterable[str],
+    rate_limit_per_minute: int,
+) -> ApiKey:
+    """Change a key's settings (admin); every web process sees the change on its next request."""
+    key.name = _name_clean(name)
+    key.expires_at = expires_at if expires_at == key.expires_at else _expiry_clean(expires_at)
+    key.allowed_processes = process_ids_clean(allowed_processes)
+    key.allowed_ips = ip_ranges_clean(allowed_ips)
+    key.rate_limit_per_minute = _rate_limit_clean(rate_limit_per_minute)
+    key.save(update_fields=["name", "expires_at", "allowed_processes", "allowed_ips", "rate_limit_per_minute"])
+    _forget(key.prefix)
+    return key
+
+
+def api_key_revoke(*, key: ApiKey, reason: str = "") -> bool:
+    """Stop the key now. True if this call revoked it; False if it already was (nothing changes then)."""
+    now = timezone.now()
+    revoked = ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(
+        revoked_at=now, revoked_reason=reason.strip()[:200]
+    )
+    _forget(key.prefix)
+    key.refresh_from_db(fields=["revoked_at", "revoked_reason"])
+    return bool(revoked)
+
+
+def api_key_rotate(
+    *, key: ApiKey, grace: timedelta = DEFAULT_GRACE, created_by: AbstractBaseUser | None = None
+) -> tuple[ApiKey, str]:
+    """A replacement key (same user, name, expiry and restrictions) and its full text, shown this once.
+
+    The old key keeps working until now + ``grace`` (24 hours by default; 0 stops it at once), then stops.
+    """
+    if grace < timedelta(0) or grace > MAX_GRACE:
+        raise ApiKeyError(f"The grace period must be between 0 and {MAX_GRACE.days} days.", field="grace")
+    status = api_key_status(key=key)
+    if status in (ApiKeyStatus.ROTATED_GRACE, ApiKeyStatus.ROTATED):
+        raise ApiKeyError(f"{key.prefix} was already rotated; rotate its replacement instead.")
+    if status != ApiKeyStatus.ACTIVE:
+        raise ApiKeyError(f"{key.prefix} is {status}; create a new key instead.")
+    with transaction.atomic():
+        new_key, full_key = _insert({
+            "user_id": key.user_id, "name": key.name, "expires_at": key.expires_at,
+            "allowed_processes": key.allowed_processes, "allowed_ips": key.allowed_ips,
+            "rate_limit_per_minute": key.rate_limit_per_minute, "created_by": created_by,
+        })
+        grace_until = timezone.now() + grace
+        # Conditional, so of two concurrent rotations (or a rotation and a revoke) one wins cleanly.
+        rotated = ApiKey.objects.filter(pk=key.pk, replaced_by__isnull=True, revoked_at__isnull=True).update(
+            replaced_by=new_key, grace_until=grace_until
+        )
+        if not rotated:
+            raise ApiKeyError(f"{key.prefix} was rotated or revoked meanwhile; nothing changed.")
+    _forget(key.prefix)
+    key.replaced_by, key.grace_until = new_key, grace_until
+    return new_key, full_key
+
+
+def api_key_usage_write(*, key_id: int, prefix: str) -> None:
+    """Write the uses counted in the cache (and the time) to the row."""
+    pending_key = f"{_cache_key(prefix)}:uses"
+    uses = cache.get(pending_key) or 0
+    if uses:
+        cache.decr(pending_key, uses)  # uses counted meanwhile stay pending for the next write
+    ApiKey.objects.filter(pk=key_id).update(usage_count=F("usage_count") + uses, last_used_at=timezone.now())
+
+
+def _count_use(key: ApiKey) -> None:
+    pending_key = f"{_cache_key(key.prefix)}:uses"
+    try:
+        cache.incr(pending_key)
+    except ValueError:
+        if not cache.add(pending_key, 1, None):
+            cache.incr(pending_key)
+    if cache.add(f"{_cache_key(key.prefix)}:written", 1, USAGE_WRITE_SECONDS):
+        api_key_usage_write(key_id=key.pk, prefix=key.prefix)
+
+
+# --- Selectors ------------------------------------------------------------------------------------------
+
+
+def api_key_status(*, key: ApiKey, now: datetime | None = None) -> str:
+    now = now or timezone.now()
+    if key.revoked_at is not None:
+        return ApiKeyStatus.REVOKED
+    if key.replaced_by_id is not None and (key.grace_until is None or key.grace_until <= now):
+        return ApiKeyStatus.ROTATED
+    if key.expires_at is not None and key.expires_at <= now:
+        return ApiKeyStatus.EXPIRED
+    if key.replaced_by_id is not None:
+        return ApiKeyStatus.ROTATED_GRACE
+    return ApiKeyStatus.ACTIVE
+
+
+def api_key_usage(*, key: ApiKey) -> int:
+    """Uses so far, counting those not yet written to the row."""
+    return key.usage_count + (cache.get(f"{_cache_key(key.prefix)}:uses") or 0)
+
+
+def api_key_by_prefix(*, prefix: str) -> ApiKey:
+    prefix = normalize_prefix(prefix)
+    key = ApiKey.objects.select_related("user", "replaced_by").filter(prefix=prefix).first()
+    if key is None:
+        raise ApiKeyNotFound(f"There is no API key with prefix '{prefix}'.")
+    return key
+
+
+def api_keys_list(*, user: AbstractBaseUser | None = None) -> list[ApiKey]:
+    """Keys, newest first; ``usage_count`` includes uses not yet written to the row."""
+    keys = ApiKey.objects.select_related("user", "replaced_by").order_by("-created_at", "-id")
+    if user is not None:
+        keys = keys.filter(user=user)
+    listed = list(keys)
+    pending = cache.get_many([f"{_cache_key(k.prefix)}:uses" for k in listed])
+    for key in listed:
+        key.usage_count += pending.get(f"{_cache_key(key.prefix)}:uses") or 0
+    return listed
+
+
+# --- Authentication -------------------------------------------------------------------------------------
+
+_REFUSALS = {
+    ApiKeyStatus.REVOKED: "The API key has been revoked.",
+    ApiKeyStatus.ROTATED: "The API key was rotated and its grace period is over; use the new key.",
+    ApiKeyStatus.EXPIRED: "The API key has expired.",
+}
+
+
+def _verified_row(prefix: str) -> ApiKey | None:
+    cached = cache.get(_cache_key(prefix))
+    if isinstance(cached, ApiKey):
+        return cached
+    key = ApiKey.objects.select_related("user").filter(prefix=prefix).first()
+    if key is not None and cached is None:
+        cache.add(_cache_key(prefix), key, CACHE_SECONDS)  # add, not set: never overwrite a "stale" marker
+    return key
 
 
 def authenticate(token: str, request: Request) -> ApiCaller:
-    raise AuthenticationFailed("The API key is not valid.")
+    """The caller for a ``hep_…`` token, or 401. Says nothing about a key until its secret has matched."""
+    match = _SHAPE.fullmatch(token)
+    if match is None:
+        raise AuthenticationFailed(NOT_VALID)
+    offered = _hash(token)
+    key = _verified_row(f"{API_KEY_PREFIX}{match[1]}")
+    # Compare even when there is no such key, so both cases take the same time.
+    if not hmac.compare_digest(key.secret_hash if key else _DUMMY_HASH, offered) or key is None:
+        raise AuthenticationFailed(NOT_VALID)
+    # The caller holds the secret from here on, so telling them why the key is refused leaks nothing.
+    refusal = _REFUSALS.get(api_key_status(key=key))
+    if refusal:
+        raise AuthenticationFailed(refusal)
+    if not key.user.is_active:
+        raise AuthenticationFailed("The API key's user account is not active.")
+    if key.allowed_ips:
+        address = request.META.get("REMOTE_ADDR") or ""
+        if not _address_allowed(address, key.allowed_ips):
+            raise AuthenticationFailed(f"This API key may not be used from {address or 'an unknown address'}.")
+    _count_use(key)
+    return ApiCaller(
+        actor=Actor.for_user(key.user, kind=ActorKind.API_KEY, label=f"{key.name} ({key.prefix})"),
+        rate_key=f"api_key:{key.pk}",
+        rate_limit_per_minute=key.rate_limit_per_minute,
+        allowed_processes=frozenset(key.allowed_processes) or None,
+        scopes=None,
+        api_key_id=key.pk,
+    )
+
+
+def _address_allowed(address: str, ranges: list[str]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # ::ffff:203.0.113.9 from a dual-stack socket is 203.0.113.9
+    return any(ip in ipaddress.ip_network(cidr) for cidr in ranges)

@@ -12,7 +12,6 @@ from typing import Any
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
 from rest_framework import exceptions, status
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -34,6 +33,14 @@ CODES = {
 }
 
 
+# DRF's codes where ours read better for integrators.
+RENAMED_CODES = {
+    "authentication_failed": "not_authenticated",
+    "throttled": "rate_limited",
+    "parse_error": "invalid_json",
+}
+
+
 def request_id_of(request: Any) -> str:
     return getattr(getattr(request, "_request", request), "request_id", "")
 
@@ -44,6 +51,15 @@ def error_body(request: Any, code: str, message: str, fields: dict[str, list[str
         error["fields"] = fields
     error["requestId"] = request_id_of(request)
     return {"error": error}
+
+
+BODY_FIELDS = {"timeout", "notifyEmail"}  # checked by the launch path, but fields of the body, not parameters
+
+
+def field_names(exc: InvalidParameters) -> dict[str, list[str]]:
+    """The launch path's field errors named as the body names them ("parameters.orderId", "timeout")."""
+    return {(name if name in BODY_FIELDS else f"parameters.{name}"): messages
+            for name, messages in exc.field_errors.items()}
 
 
 def _flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
@@ -67,10 +83,7 @@ def _flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     request = context.get("request")
     if isinstance(exc, InvalidParameters):
-        fields = {f"parameters.{name}": messages for name, messages in exc.field_errors.items()}
-        if "parameters.timeout" in fields:  # timeout is a body field, not a process parameter
-            fields["timeout"] = fields.pop("parameters.timeout")
-        return Response(error_body(request, exc.code, exc.message, fields), status=exc.http_status)
+        return Response(error_body(request, exc.code, exc.message, field_names(exc)), status=exc.http_status)
     if isinstance(exc, HeptoraError):
         return Response(error_body(request, exc.code, exc.message), status=exc.http_status)
     if isinstance(exc, Http404):
@@ -84,12 +97,15 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             error_body(request, "server_error", "Something went wrong on our side. Quote the request id to support."),
             status=status.HTTP_500_INTERNAL_SERVER_ERROR,
         )
-    code = CODES.get(response.status_code, "error")
     if isinstance(exc, exceptions.ValidationError):
         fields = _flatten(exc.detail)
         response.data = error_body(request, "invalid_request", "The request body is not valid.", fields)
-    else:
-        detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
-        message = str(detail) if not isinstance(detail, (list, dict)) else "The request was refused."
-        response.data = error_body(request, getattr(exc, "default_code", code) if code == "error" else code, message)
+        return response
+    detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
+    drf_code = getattr(detail, "code", None)
+    code = RENAMED_CODES.get(drf_code, drf_code) or CODES.get(response.status_code, "error")
+    message = str(detail) if not isinstance(detail, (list, dict)) else "The request was refused."
+    if isinstance(exc, exceptions.ParseError):
+        message = message.replace("JSON parse error - ", "The body is not valid JSON: ")
+    response.data = error_body(request, code, message)
     return response

@@ -1,9 +1,20 @@
 from django.urls import path
 
-from api_app.views import account
+from api_app.views import account, executions, processes
 
 app_name = "api"
 
 urlpatterns = [
     path("me", account.MeView.as_view(), name="me"),
+    path("processes/", processes.ProcessListView.as_view(), name="process-list"),
+    path("processes/<slug:process_id>/", processes.ProcessDetailView.as_view(), name="process-detail"),
+    path("processes/<slug:process_id>/execute", processes.ExecuteView.as_view(), name="process-execute"),
+    path("processes/<slug:process_id>/execute/batch", processes.ExecuteBatchView.as_view(),
+         name="process-execute-batch"),
+    path("processes/<slug:process_id>/validate", processes.ValidateView.as_view(), name="process-validate"),
+    path("executions/", executions.ExecutionListView.as_view(), name="execution-list"),
+    path("executions/<str:execution_id>", executions.ExecutionDetailView.as_view(), name="execution-detail"),
+    path("executions/<str:execution_id>/events", executions.ExecutionEventsView.as_view(), name="execution-events"),
+    path("executions/<str:execution_id>/cancel", executions.ExecutionCancelView.as_view(), name="execution-cancel"),
+    path("executions/<str:execution_id>/retry", executions.ExecutionRetryView.as_view(), name="execution-retry"),
 ]

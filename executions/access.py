@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from guardian.shortcuts import get_objects_for_user
 
 from executions.models import Execution, Process
@@ -53,3 +53,17 @@ def processes_executable_by(actor: Actor) -> QuerySet[Process]:
         return processes.none()
     # One query for global, group and object permissions together.
     return get_objects_for_user(actor.user, EXECUTE, klass=processes, accept_global_perms=True)
+
+
+def executions_visible_to(actor: Actor) -> QuerySet[Execution]:
+    """The executions ``actor`` may see: their own, plus every execution of processes they may oversee."""
+    executions = Execution.objects.select_related("process")
+    if actor.is_system:
+        return executions
+    user = actor.user
+    if user is None or not user.is_active:
+        return executions.none()
+    if user.is_superuser or user.has_perm(VIEW_ALL):
+        return executions
+    overseen = get_objects_for_user(user, VIEW_ALL, klass=Process, accept_global_perms=False)
+    return executions.filter(Q(actor_user=user) | Q(process__in=overseen))

@@ -52,6 +52,7 @@ def execution_as_dict(execution: Execution) -> dict[str, Any]:
         "result": execution.result,
         "errors": errors,
         "attempt": execution.attempt,
+        "cancelRequested": execution.cancel_requested_at is not None and not execution.is_terminal,
         "createdTime": _iso(execution.created_at),
         "startTime": _iso(execution.started_at),
         "endTime": _iso(execution.finished_at),

@@ -12,6 +12,8 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -105,6 +107,55 @@ def process_resolve(process_id: str) -> Process:
 # --- The launch path ------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class LaunchPlan:
+    """What the launch path decided for one start, before anything is written."""
+
+    process: Process
+    parameters: dict[str, Any]
+    timeout: int
+    notify_email: str
+    needs_approval: bool
+
+
+def launch_check(*, process_id: str, actor: Actor) -> Process:
+    """The checks that do not depend on the parameters: the process exists, the actor may start it, it runs."""
+    process = process_resolve(process_id)
+    if not access.process_can_execute(actor, process):
+        raise LaunchDenied(f"You are not allowed to start the process '{process.slug}'.")
+    if process.is_paused:
+        reason = f" ({process.pause_reason})" if process.pause_reason else ""
+        raise ProcessPaused(f"The process '{process.slug}' is paused and does not accept new starts{reason}.")
+    return process
+
+
+def launch_plan(
+    *, process: Process, parameters: Any, source: str, actor: Actor, notify_email: str = "", timeout: Any = None
+) -> LaunchPlan:
+    """Validate one start's parameters and options and apply the approval gate. Writes nothing."""
+    if source not in ExecutionSource.values:
+        raise ValueError(f"Unknown source {source!r}")
+    errors: dict[str, list[str]] = {}
+    cleaned: dict[str, Any] = {}
+    try:
+        cleaned = _parameters_clean(process, parameters, source=source)
+    except InvalidParameters as exc:
+        errors.update(exc.field_errors)
+    try:
+        timeout = _timeout_clean(process, timeout)
+    except InvalidParameters as exc:
+        errors.update(exc.field_errors)
+    if notify_email:
+        try:
+            validate_email(notify_email)
+        except ValidationError:
+            errors["notifyEmail"] = ["Enter a valid e-mail address."]
+    if errors:
+        raise InvalidParameters(errors)
+    needs_approval = hooks.approval_required(process=process, actor=actor, source=source, parameters=cleaned)
+    return LaunchPlan(process, cleaned, timeout, notify_email or "", needs_approval)
+
+
 def execution_start(
     *,
     process_id: str,
@@ -120,46 +171,87 @@ def execution_start(
     Raises ProcessNotFound, ProcessPaused, LaunchDenied or InvalidParameters; on any of them nothing is
     written.
     """
-    if source not in ExecutionSource.values:
-        raise ValueError(f"Unknown source {source!r}")
-    process = process_resolve(process_id)
-    if not access.process_can_execute(actor, process):
-        raise LaunchDenied(f"You are not allowed to start the process '{process.slug}'.")
-    if process.is_paused:
-        reason = f" ({process.pause_reason})" if process.pause_reason else ""
-        raise ProcessPaused(f"The process '{process.slug}' is paused and does not accept new starts{reason}.")
-    cleaned = _parameters_clean(process, parameters, source=source)
-    timeout = _timeout_clean(process, timeout)
-    needs_approval = hooks.approval_required(process=process, actor=actor, source=source, parameters=cleaned)
-    now = timezone.now()
-    status = S.AWAITING_APPROVAL if needs_approval else S.QUEUED
+    process = launch_check(process_id=process_id, actor=actor)
+    plan = launch_plan(process=process, parameters=parameters, source=source, actor=actor,
+                       notify_email=notify_email, timeout=timeout)
     with transaction.atomic():
-        execution = Execution.objects.create(
-            process=process,
-            status=status,
-            source=source,
-            parameters=cleaned,
-            actor_kind=actor.kind,
-            actor_label=actor.label[:200],
-            actor_user=actor.user,
-            notify_email=notify_email or "",
-            timeout=timeout,
-            total_steps=process.steps,
-            retry_of=retry_of,
-            created_at=now,
-            queued_at=None if needs_approval else now,
-            published_at=None if needs_approval else now,
-        )
-        via = ExecutionSource(source).label
-        verb = "Awaiting approval" if needs_approval else "Queued"
-        retry_note = f" (retry of {retry_of.public_id})" if retry_of else ""
-        _event(execution, EventKind.STATUS, f"{verb}: started by {actor.label} via {via}{retry_note}",
-               data={"status": status, "source": source, "actor": actor.label})
-        lifecycle.publish(lifecycle.EVENT_FOR_STATUS[status], execution)
-        if not needs_approval:
-            _enqueue_on_commit(execution)
-    logger.info("execution %s of %s %s by %s via %s", execution.public_id, process.slug, status, actor.label, source)
+        [execution] = _create(plans=[plan], source=source, actor=actor, retry_of=retry_of)
+    logger.info("execution %s of %s %s by %s via %s", execution.public_id, process.slug, execution.status,
+                actor.label, source)
     return execution
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    parameters: Any
+    notify_email: str = ""
+    timeout: Any = None
+
+
+def executions_start_batch(
+    *, process_id: str, items: list[BatchItem], source: str, actor: Actor
+) -> list[Execution | InvalidParameters]:
+    """Start many executions of one process: each valid item is accepted, each invalid one says why.
+
+    The valid ones are saved in one transaction (bulk inserts) and published together after commit.
+    """
+    process = launch_check(process_id=process_id, actor=actor)
+    outcomes: list[LaunchPlan | InvalidParameters] = []
+    for item in items:
+        try:
+            outcomes.append(launch_plan(process=process, parameters=item.parameters, source=source, actor=actor,
+                                        notify_email=item.notify_email, timeout=item.timeout))
+        except InvalidParameters as exc:
+            outcomes.append(exc)
+    plans = [o for o in outcomes if isinstance(o, LaunchPlan)]
+    with transaction.atomic():
+        created = iter(_create(plans=plans, source=source, actor=actor) if plans else [])
+    return [next(created) if isinstance(o, LaunchPlan) else o for o in outcomes]
+
+
+def _create(
+    *, plans: list[LaunchPlan], source: str, actor: Actor, retry_of: Execution | None = None
+) -> list[Execution]:
+    """Insert the executions and their first events, announce them, and publish the queued ones on commit."""
+    now = timezone.now()
+    executions = []
+    for plan in plans:
+        status = S.AWAITING_APPROVAL if plan.needs_approval else S.QUEUED
+        executions.append(Execution(
+            process=plan.process, status=status, source=source, parameters=plan.parameters,
+            actor_kind=actor.kind, actor_label=actor.label[:200], actor_user=actor.user,
+            notify_email=plan.notify_email, timeout=plan.timeout, total_steps=plan.process.steps,
+            retry_of=retry_of, created_at=now,
+            queued_at=None if plan.needs_approval else now, published_at=None if plan.needs_approval else now,
+        ))
+    if len(executions) == 1:
+        executions[0].save(force_insert=True)
+    else:
+        Execution.objects.bulk_create(executions)
+    via = ExecutionSource(source).label
+    retry_note = f" (retry of {retry_of.public_id})" if retry_of else ""
+    events = []
+    for execution in executions:
+        verb = "Awaiting approval" if execution.status == S.AWAITING_APPROVAL else "Queued"
+        events.append(ExecutionEvent(
+            execution=execution, kind=EventKind.STATUS, level=EventLevel.INFO,
+            message=f"{verb}: started by {actor.label} via {via}{retry_note}",
+            data={"status": execution.status, "source": source, "actor": actor.label},
+        ))
+    ExecutionEvent.objects.bulk_create(events)
+    for execution in executions:
+        lifecycle.publish(lifecycle.EVENT_FOR_STATUS[execution.status], execution)
+    queued = [(e.pk, e.timeout) for e in executions if e.status == S.QUEUED]
+    if queued:
+        # robust: a broker outage must not turn saved executions into an error for the caller; they stay
+        # queued and executions_recover_stalled publishes them again.
+        transaction.on_commit(lambda: _publish_all(queued), robust=True)
+    return executions
+
+
+def _publish_all(queued: list[tuple[int, int]]) -> None:
+    for pk, timeout in queued:
+        execution_publish(execution_pk=pk, timeout=timeout)
 
 
 def _parameters_clean(process: Process, parameters: Any, *, source: str) -> dict[str, Any]:
@@ -183,10 +275,7 @@ def _timeout_clean(process: Process, timeout: Any) -> int:
 
 
 def _enqueue_on_commit(execution: Execution) -> None:
-    pk, timeout = execution.pk, execution.timeout
-    # robust: a broker outage must not turn a saved execution into an error for the caller; the execution
-    # stays queued and executions_recover_stalled publishes it again.
-    transaction.on_commit(lambda: execution_publish(execution_pk=pk, timeout=timeout), robust=True)
+    transaction.on_commit(lambda: _publish_all([(execution.pk, execution.timeout)]), robust=True)
 
 
 def execution_publish(*, execution_pk: int, timeout: int) -> None:

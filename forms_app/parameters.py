@@ -224,3 +224,62 @@ definition = ParameterDefinition()
 def parameters_clean(process: Process, parameters: dict[str, Any], *, source: str = "api") -> dict[str, Any]:
     """Validate ``parameters`` against the process's definition (for doors that want a dry run)."""
     return definition.clean(process, parameters, source=source)
+
+
+_JSON_TYPES = {
+    "text": {"type": "string"},
+    "textarea": {"type": "string"},
+    "email": {"type": "string", "format": "email"},
+    "phone": {"type": "string", "pattern": PHONE_RE},
+    "number": {"type": "number"},
+    "date": {"type": "string", "format": "date"},
+    "month": {"type": "string", "pattern": r"^\d{4}-\d{2}(-\d{2})?$"},
+    "checkbox": {"type": "boolean"},
+    "object": {"type": "object"},
+    "list": {"type": "array"},
+}
+
+
+def parameters_json_schema(process: Process) -> dict[str, Any]:
+    """The process's parameters as JSON Schema, generated from the same definition that validates them.
+
+    Validation on the server is the authority (and is more lenient where people are: "high" for "High",
+    "yes" for true); the schema documents what a well-behaved client sends.
+    """
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    for spec in fields_for(process):
+        kind = spec.get("type", "text")
+        if kind == "dropdown":
+            prop: dict[str, Any] = {"type": "string", "enum": list(spec["choices"])}
+        elif kind == "file":
+            prop = {"oneOf": [
+                {"type": "string", "format": "uri", "description": "An https URL the process may fetch."},
+                {"type": "object", "required": ["contentBase64"],
+                 "properties": {"name": {"type": "string"}, "contentBase64": {"type": "string"}}},
+            ]}
+        else:
+            prop = dict(_JSON_TYPES[kind])
+        prop["title"] = spec.get("label", spec["name"])
+        if spec.get("help"):
+            prop["description"] = spec["help"]
+        for ours, theirs in (("min_length", "minLength"), ("max_length", "maxLength"), ("min", "minimum"),
+                             ("max", "maximum")):
+            if spec.get(ours) is not None:
+                prop[theirs] = spec[ours]
+        if spec.get("regex"):
+            prop["pattern"] = spec["regex"]
+        if "default" in spec:
+            prop["default"] = spec["default"]
+        if spec.get("show_if"):
+            condition = ", ".join(f"{k} is {v}" for k, v in spec["show_if"].items())
+            prop["description"] = f"{prop.get('description', '')} Only used when {condition}.".strip()
+        elif spec.get("required"):
+            required.append(spec["name"])
+        if spec.get("placeholder"):
+            prop["example"] = spec["placeholder"]
+        properties[spec["name"]] = prop
+    schema: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
+    if required:
+        schema["required"] = required
+    return schema

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "oauth2_provider",
     "guardian",
     "django_celery_beat",
@@ -217,6 +218,8 @@ HEPTORA_HEARTBEAT_SECONDS = env_float("HEPTORA_HEARTBEAT_SECONDS", 10.0, minimum
 HEPTORA_STALE_AFTER_SECONDS = env_float("HEPTORA_STALE_AFTER_SECONDS", 60.0, minimum=0.5)
 HEPTORA_RECOVERY_INTERVAL = env_float("HEPTORA_RECOVERY_INTERVAL", 30.0, minimum=0.5)
 HEPTORA_MAX_ATTEMPTS = env_int("HEPTORA_MAX_ATTEMPTS", 3, minimum=1)
+HEPTORA_API_RATE_LIMIT = env_int("HEPTORA_API_RATE_LIMIT", 100, minimum=1)  # per caller per minute
+HEPTORA_API_BATCH_MAX = env_int("HEPTORA_API_BATCH_MAX", 500, minimum=1)
 HEPTORA_DEMO_PASSWORD = env_str("HEPTORA_DEMO_PASSWORD", "heptora-demo")
 HEPTORA_DEMO_STEP_DELAY = env_float("HEPTORA_DEMO_STEP_DELAY", 0.4, minimum=0)
 
@@ -249,7 +252,19 @@ OAUTH2_PROVIDER = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Heptora API",
-    "DESCRIPTION": "Start automated business processes and follow their executions.",
+    "DESCRIPTION": (BASE_DIR / "docs" / "api-intro.md").read_text() if (BASE_DIR / "docs" / "api-intro.md").exists()
+    else "Start automated business processes and follow their executions.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"persistAuthorization": True, "tryItOutEnabled": True},
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "api_app.schema.per_process_execute_paths",
+    ],
 }

@@ -4,15 +4,13 @@ from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from api_app.permissions import HasScope, actor_of, caller_of
+from api_app.permissions import actor_of, caller_of
+from api_app.views.base import HeptoraAPIView
 
 
-class MeView(APIView):
+class MeView(HeptoraAPIView):
     """Who the API takes you for: check a new key or token with this first."""
-
-    permission_classes = [HasScope]
 
     @extend_schema(
         operation_id="whoami",

@@ -1,0 +1,1 @@
+from api_app import admin_jwt  # noqa: F401

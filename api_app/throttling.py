@@ -1,0 +1,65 @@
+"""Rate limits per caller (API key, OAuth client, JWT subject, or signed-in user), shared by every web
+process through the cache (Redis in production), announced on every response.
+
+A fixed one-minute window: `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` (seconds to the next
+window) on each response, and `Retry-After` with the 429.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache
+from rest_framework.request import Request
+
+from api_app.permissions import caller_of
+
+WINDOW_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class RateState:
+    limit: int
+    remaining: int
+    reset: int
+
+    @property
+    def exceeded(self) -> bool:
+        return self.remaining < 0
+
+    def headers(self) -> dict[str, str]:
+        headers = {
+            "RateLimit-Limit": str(self.limit),
+            "RateLimit-Remaining": str(max(self.remaining, 0)),
+            "RateLimit-Reset": str(self.reset),
+        }
+        if self.exceeded:
+            headers["Retry-After"] = str(self.reset)
+        return headers
+
+
+def rate_limit_take(request: Request) -> RateState | None:
+    """Count this request against its caller's limit; None for callers we do not limit (anonymous)."""
+    caller = caller_of(request)
+    if caller is not None:
+        bucket, limit = caller.rate_key, caller.rate_limit_per_minute
+    elif request.user and request.user.is_authenticated:
+        bucket, limit = f"user:{request.user.pk}", settings.HEPTORA_API_RATE_LIMIT
+    else:
+        return None
+    now = time.time()
+    window = int(now // WINDOW_SECONDS)
+    key = f"heptora:rl:{bucket}:{window}"
+    # add() then incr() is atomic on Redis; two racing first requests both end up counted.
+    if cache.add(key, 1, timeout=WINDOW_SECONDS + 5):
+        count = 1
+    else:
+        try:
+            count = cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.add(key, 1, timeout=WINDOW_SECONDS + 5)
+            count = 1
+    reset = max(1, int((window + 1) * WINDOW_SECONDS - now + 0.999))
+    return RateState(limit=limit, remaining=limit - count, reset=reset)
