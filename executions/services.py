@@ -29,6 +29,7 @@ from executions.errors import (
     ProcessPaused,
 )
 from executions.models import (
+    TERMINAL_STATUSES,
     TRANSITIONS,
     EventKind,
     EventLevel,
@@ -299,6 +300,7 @@ def execution_transition(
     message: str,
     expect_lease: str | None = None,
     from_statuses: tuple[str, ...] | None = None,
+    only_if: Q | None = None,
     level: str = EventLevel.INFO,
     event_data: dict[str, Any] | None = None,
     **fields: Any,
@@ -316,6 +318,8 @@ def execution_transition(
     condition = Q(pk=execution.pk, status__in=sources)
     if expect_lease is not None:
         condition &= Q(lease=expect_lease)
+    if only_if is not None:
+        condition &= only_if
     now = timezone.now()
     values: dict[str, Any] = {"status": to, **fields}
     if not TRANSITIONS[to]:  # terminal
@@ -393,23 +397,31 @@ RETRYABLE = (S.FAILED, S.CANCELLED, S.EXPIRED, S.REJECTED)
 
 
 def execution_retry(*, execution: Execution, actor: Actor, source: str) -> Execution:
-    """Start a new execution with the same process and parameters; the original stays as history."""
+    """Start a new execution with the same process and parameters; the original stays as history.
+
+    The original row is locked while deciding, so a double click makes one retry, not two.
+    """
     if not access.execution_can_control(actor, execution):
         raise LaunchDenied(f"You are not allowed to retry {execution.public_id}.")
-    if execution.status not in RETRYABLE:
-        raise InvalidTransition(
-            f"{execution.public_id} is {execution.get_status_display().lower()}; only failed, cancelled, "
-            "expired or rejected executions can be retried."
+    with transaction.atomic():
+        original = Execution.objects.select_for_update().select_related("process").get(pk=execution.pk)
+        if original.status not in RETRYABLE:
+            raise InvalidTransition(
+                f"{original.public_id} is {original.get_status_display().lower()}; only failed, cancelled, "
+                "expired or rejected executions can be retried."
+            )
+        pending = original.retries.exclude(status__in=TERMINAL_STATUSES).first()
+        if pending is not None:
+            raise InvalidTransition(f"{original.public_id} is already being retried as {pending.public_id}.")
+        return execution_start(
+            process_id=original.process.slug,
+            parameters=original.parameters,
+            source=source,
+            actor=actor,
+            notify_email=original.notify_email,
+            timeout=original.timeout,
+            retry_of=original,
         )
-    return execution_start(
-        process_id=execution.process.slug,
-        parameters=execution.parameters,
-        source=source,
-        actor=actor,
-        notify_email=execution.notify_email,
-        timeout=execution.timeout,
-        retry_of=execution,
-    )
 
 
 # --- Recovery -------------------------------------------------------------------------------------------
@@ -437,14 +449,34 @@ def executions_recover_stalled() -> RecoveryReport:
     stalled = Execution.objects.select_related("process").filter(status=S.RUNNING, heartbeat_at__lt=stale_before)
     for execution in stalled:
         execution_recover(execution=execution, now=now, report=report)
-    republish_before = now - timedelta(seconds=max(settings.HEPTORA_STALE_AFTER_SECONDS * 5, 60))
-    for execution in Execution.objects.filter(status=S.QUEUED, published_at__lt=republish_before):
+    republish_before = now - timedelta(seconds=settings.HEPTORA_REPUBLISH_AFTER_SECONDS)
+    unpicked = Execution.objects.filter(status=S.QUEUED, published_at__lt=republish_before)
+    # While the queue still holds messages, a waiting execution is backlog, not a lost publish: republishing
+    # it would only pile up duplicates. Republish when the queue is empty (or cannot be asked).
+    if not unpicked.exists() or (broker_backlog() or 0) > 0:
+        return report
+    for execution in unpicked:
         if Execution.objects.filter(pk=execution.pk, status=S.QUEUED, published_at=execution.published_at).update(
             published_at=now
         ):
             execution_publish(execution_pk=execution.pk, timeout=execution.timeout)
             report.republished.append(execution.public_id)
     return report
+
+
+def broker_backlog() -> int | None:
+    """Messages waiting in the executions queue, or None when the broker cannot be asked."""
+    from celery import current_app
+
+    try:
+        with current_app.connection_for_read() as connection:
+            declared = connection.default_channel.queue_declare(
+                queue=settings.CELERY_TASK_DEFAULT_QUEUE, passive=True
+            )
+            return int(declared.message_count)
+    except Exception:
+        logger.warning("could not read the length of queue %s", settings.CELERY_TASK_DEFAULT_QUEUE)
+        return None
 
 
 def execution_recover(*, execution: Execution, now: Any = None, report: RecoveryReport | None = None) -> None:
@@ -469,6 +501,7 @@ def execution_recover(*, execution: Execution, now: Any = None, report: Recovery
     elif restartable and execution.attempt < settings.HEPTORA_MAX_ATTEMPTS:
         if execution_transition(
             execution=execution, to=S.QUEUED, expect_lease=lease, level=EventLevel.WARNING,
+            only_if=Q(cancel_requested_at__isnull=True),  # a cancel that arrives meanwhile wins next round
             message=f"Attempt {execution.attempt} lost ({silent}); queued again from the start.",
             lease="", worker="", queued_at=now, published_at=now, cancel_requested_at=None,
         ):
@@ -499,17 +532,23 @@ def execution_mark_heartbeat(*, execution_pk: int, lease: str) -> bool:
 
 
 def execution_claim(*, execution_pk: int, lease: str, worker: str) -> Execution | None:
-    """Take a queued execution for this worker run; None when it is not (or no longer) queued."""
+    """Take a queued execution for this worker run; None when it is not (or no longer) queued.
+
+    The claim, its event and the lifecycle announcement commit together, so listeners that write rows in
+    the transaction phase (webhook deliveries) never miss a start.
+    """
     now = timezone.now()
-    claimed = Execution.objects.filter(pk=execution_pk, status=S.QUEUED).update(
-        status=S.RUNNING, lease=lease, worker=worker[:200], heartbeat_at=now, attempt=F("attempt") + 1,
-        started_at=now, current_step=0, percent=0, progress_message="",
-    )
-    if not claimed:
-        return None
-    execution = Execution.objects.select_related("process").get(pk=execution_pk)
     with transaction.atomic():
+        claimed = Execution.objects.filter(pk=execution_pk, status=S.QUEUED).update(
+            status=S.RUNNING, lease=lease, worker=worker[:200], heartbeat_at=now, attempt=F("attempt") + 1,
+            started_at=now, current_step=0, percent=0, progress_message="",
+        )
+        if not claimed:
+            return None
+        execution = Execution.objects.select_related("process").get(pk=execution_pk)
         _event(execution, EventKind.STATUS, f"Started on {worker} (attempt {execution.attempt})",
                data={"status": S.RUNNING, "attempt": execution.attempt})
         lifecycle.publish(lifecycle.PROCESS_STARTED, execution, data={"attempt": execution.attempt})
+    logger.info("execution %s of %s: running on %s (attempt %s)", execution.public_id, execution.process.slug,
+                worker, execution.attempt)
     return execution

@@ -56,12 +56,20 @@ class CaseInsensitiveChoiceField(forms.ChoiceField):
 class YesNoField(forms.BooleanField):
     """A checkbox that also understands what people type in chat or a shell: yes/no, on/off, true/false."""
 
+    TRUE_WORDS = frozenset({"true", "1", "yes", "y", "on"})
     FALSE_WORDS = frozenset({"false", "0", "no", "n", "off", ""})
 
     def to_python(self, value: Any) -> bool:
-        if isinstance(value, str):
-            return value.strip().lower() not in self.FALSE_WORDS
-        return bool(value)
+        if isinstance(value, bool) or value is None:
+            return bool(value)
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        word = value.strip().lower() if isinstance(value, str) else None
+        if word in self.TRUE_WORDS:
+            return True
+        if word in self.FALSE_WORDS:
+            return False
+        raise ValidationError("Answer yes or no (true or false).", code="invalid")
 
 
 class MonthField(forms.CharField):
@@ -175,6 +183,43 @@ def _storable(value: Any) -> Any:
     return value
 
 
+# What JSON value each field type takes (before its own rules run). Strings are accepted for numbers,
+# booleans and objects too, because forms, the CLI and chat send text.
+_ACCEPTED_TYPES: dict[str, tuple[type, ...]] = {
+    "number": (int, float, str),
+    "checkbox": (bool, int, str),
+    "file": (object,),  # FileReferenceField explains the accepted forms itself
+    "object": (dict, str),
+    "list": (list, str),
+}
+_TYPE_WORDS = {"number": "a number", "checkbox": "true or false", "file": "a file reference",
+               "object": "an object", "list": "a list", "date": "a date as YYYY-MM-DD", "month": "a month as YYYY-MM",
+               "dropdown": "one of the choices", "email": "an e-mail address", "phone": "a phone number"}
+
+
+def _type_problem(kind: str, raw: Any) -> str | None:
+    if raw is None:
+        return None  # "required" is the field's own rule
+    accepted = _ACCEPTED_TYPES.get(kind, (str,))
+    if isinstance(raw, bool) and bool not in accepted:
+        accepted = ()
+    if isinstance(raw, accepted):
+        return None
+    return f"Enter {_TYPE_WORDS.get(kind, 'text')}, not {_json_type_name(raw)}."
+
+
+def _json_type_name(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    return "this value"
+
+
 class ParameterDefinition:
     """The implementation of :class:`executions.hooks.ParameterDefinition` registered by this app."""
 
@@ -204,6 +249,10 @@ class ParameterDefinition:
             field = _django_field(spec)
             raw = data.get(name)
             if name not in data and not field.required:
+                continue
+            wrong_type = _type_problem(spec.get("type", "text"), raw)
+            if wrong_type:
+                errors[name] = [wrong_type]
                 continue
             try:
                 value = field.clean(raw)

@@ -12,6 +12,7 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from heptora.env import env_bool, env_float, env_int, env_list, env_str
 
@@ -217,9 +218,16 @@ HEPTORA_TIMEOUT_GRACE = env_int("HEPTORA_TIMEOUT_GRACE", 30, minimum=1)
 HEPTORA_HEARTBEAT_SECONDS = env_float("HEPTORA_HEARTBEAT_SECONDS", 10.0, minimum=0.1)
 HEPTORA_STALE_AFTER_SECONDS = env_float("HEPTORA_STALE_AFTER_SECONDS", 60.0, minimum=0.5)
 HEPTORA_RECOVERY_INTERVAL = env_float("HEPTORA_RECOVERY_INTERVAL", 30.0, minimum=0.5)
+HEPTORA_REPUBLISH_AFTER_SECONDS = env_float("HEPTORA_REPUBLISH_AFTER_SECONDS", 600.0, minimum=1)
 HEPTORA_MAX_ATTEMPTS = env_int("HEPTORA_MAX_ATTEMPTS", 3, minimum=1)
 HEPTORA_API_RATE_LIMIT = env_int("HEPTORA_API_RATE_LIMIT", 100, minimum=1)  # per caller per minute
 HEPTORA_API_BATCH_MAX = env_int("HEPTORA_API_BATCH_MAX", 500, minimum=1)
+if HEPTORA_STALE_AFTER_SECONDS < 3 * HEPTORA_HEARTBEAT_SECONDS:
+    # Otherwise a live execution between two heartbeats looks dead and is started a second time.
+    raise ImproperlyConfigured(
+        f"HEPTORA_STALE_AFTER_SECONDS ({HEPTORA_STALE_AFTER_SECONDS}) must be at least three times "
+        f"HEPTORA_HEARTBEAT_SECONDS ({HEPTORA_HEARTBEAT_SECONDS})."
+    )
 HEPTORA_DEMO_PASSWORD = env_str("HEPTORA_DEMO_PASSWORD", "heptora-demo")
 HEPTORA_DEMO_STEP_DELAY = env_float("HEPTORA_DEMO_STEP_DELAY", 0.4, minimum=0)
 

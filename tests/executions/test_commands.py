@@ -43,6 +43,7 @@ def no_broker(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
     """Without the real worker, nothing is sent to the broker (the rows are what the commands read)."""
     if "worker" not in request.fixturenames:
         monkeypatch.setattr(services, "execution_publish", lambda **kwargs: None)
+        monkeypatch.setattr(services, "broker_backlog", lambda: 0)
 
 
 def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

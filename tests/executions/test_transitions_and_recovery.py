@@ -34,6 +34,7 @@ pytestmark = pytest.mark.django_db
 def published(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, int]]:
     calls: list[dict[str, int]] = []
     monkeypatch.setattr(services, "execution_publish", lambda **kwargs: calls.append(kwargs))
+    monkeypatch.setattr(services, "broker_backlog", lambda: 0)  # an empty queue: nothing is waiting there
     return calls
 
 
@@ -367,3 +368,15 @@ def test_a_silent_execution_of_a_process_no_longer_in_the_code_fails(
         S.FAILED, "worker_lost", "The worker running this execution was lost; its process is no longer defined in code."
     )
     assert published == []
+
+
+def test_a_waiting_execution_is_not_published_again_while_the_queue_still_holds_messages(
+    operator: Actor, published: list, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    execution = set_status(start(operator), S.QUEUED, published_at=timezone.now() - timedelta(minutes=30))
+    monkeypatch.setattr(services, "broker_backlog", lambda: 250)  # a backlog, not a lost message
+
+    assert services.executions_recover_stalled() == RecoveryReport()
+    assert published == []
+    execution.refresh_from_db()
+    assert execution.published_at < timezone.now() - timedelta(minutes=29)

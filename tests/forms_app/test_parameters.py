@@ -128,7 +128,7 @@ def test_an_amount_is_stored_as_a_json_number(process: Callable[[str], Process],
     (-1, "Ensure this value is greater than or equal to 0."),
     ("12.345", "Ensure that there are no more than 2 decimal places."),
     ("lots", "Enter a number."),
-    (True, "Enter a number."),
+    (True, "Enter a number, not true/false."),
 ])
 def test_it_refuses_an_amount_that_is_negative_too_precise_or_not_a_number(
     process: Callable[[str], Process], amount: Any, message: str
@@ -238,7 +238,7 @@ def test_metadata_must_be_an_object(process: Callable[[str], Process]) -> None:
 
     assert parameters_clean(order, {**ORDER, "metadata": {"channel": "web"}})["metadata"] == {"channel": "web"}
     assert parameters_clean(order, {**ORDER, "metadata": '{"channel": "cli"}'})["metadata"] == {"channel": "cli"}
-    assert errors_of(order, {**ORDER, "metadata": ["web"]}) == {"metadata": ["Enter an object."]}
+    assert errors_of(order, {**ORDER, "metadata": ["web"]}) == {"metadata": ["Enter an object, not a list."]}
 
 
 def test_tags_must_be_a_list(contact_form: Process) -> None:
@@ -246,7 +246,7 @@ def test_tags_must_be_a_list(contact_form: Process) -> None:
 
     assert cleaned == {"contactEmail": "ops@example.com", "tags": ["vip", "eu"]}
     assert errors_of(contact_form, {"contactEmail": "ops@example.com", "tags": {"vip": True}}) == {
-        "tags": ["Enter a list."]
+        "tags": ["Enter a list, not an object."]
     }
 
 
