@@ -143,6 +143,20 @@ class _Heartbeat(threading.Thread):
         self.join(timeout=5)
 
 
+def _run_is_dead(worker: str) -> bool:
+    """True when ``worker`` ("host:pid") is a process on this machine that no longer exists."""
+    host, _, pid = worker.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -155,8 +169,11 @@ def run(execution_pk: int) -> str:
         logger.warning("execution pk=%s no longer exists; message dropped", execution_pk)
         return "missing"
     if execution.status == S.RUNNING:
+        # A redelivered message (reject_on_worker_lost) for a run whose process is gone: recover now rather
+        # than wait for the heartbeat to go stale. Otherwise another run may still be alive: drop it.
         stale = timezone.now() - timedelta(seconds=settings.HEPTORA_STALE_AFTER_SECONDS)
-        if execution.heartbeat_at and execution.heartbeat_at < stale:
+        if _run_is_dead(execution.worker) or (execution.heartbeat_at and execution.heartbeat_at < stale):
+            logger.warning("%s: the run on %s is gone; recovering it", execution, execution.worker)
             services.execution_recover(execution=execution)
         else:
             logger.info("%s is already running on %s; duplicate message dropped", execution, execution.worker)

@@ -148,7 +148,8 @@ def start_worker(django_db_setup: None, tmp_path: Path, settings: Any) -> Iterat
     settings.CELERY_TASK_DEFAULT_QUEUE = queue
 
     def start(**kwargs: Any) -> WorkerProcess:
-        process = WorkerProcess(tmp_path / "worker.log", env={"HEPTORA_QUEUE": queue}, **kwargs).start()
+        env = {"HEPTORA_QUEUE": queue, **kwargs.pop("env", {})}
+        process = WorkerProcess(tmp_path / "worker.log", env=env, **kwargs).start()
         started.append(process)
         return process
 

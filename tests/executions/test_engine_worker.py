@@ -151,17 +151,28 @@ def test_a_process_that_must_not_run_twice_fails_when_its_worker_is_lost(start_w
     assert execution.error_message == "The worker running this execution was lost; it may not run twice."
 
 
-def test_an_execution_whose_pool_process_died_runs_again_exactly_once(start_worker, operator: Actor) -> None:
-    start_worker(beat=True)
+def test_an_execution_whose_pool_process_died_is_restarted_at_once_by_its_redelivered_message(
+    start_worker, operator: Actor
+) -> None:
+    # No beat, and a stale period far longer than the test: only the redelivered message
+    # (acks_late + reject_on_worker_lost) can bring this execution back.
+    start_worker(env={"HEPTORA_STALE_AFTER_SECONDS": "300"})
     execution = start("test-steps", operator, delay=0.25)
     execution = wait_for(execution, lambda e: e.status == S.RUNNING and e.current_step >= 2)
 
     child_pid = int(execution.worker.rsplit(":", 1)[1])
     os.kill(child_pid, signal.SIGKILL)  # what the kernel's OOM killer does to one pool process
 
-    execution = wait_for_status(execution, S.SUCCESS, S.FAILED, timeout=60)
+    execution = wait_for_status(execution, S.SUCCESS, S.FAILED, timeout=30)
     assert execution.status == S.SUCCESS
     assert execution.attempt == 2
     starts = execution.events.filter(kind=EventKind.STATUS, data__status="running")
     assert [e.data["attempt"] for e in starts] == [1, 2]
     assert execution.events.filter(message__startswith="Attempt 1 lost").count() == 1
+
+
+def test_the_run_task_is_acknowledged_late_and_rejected_when_its_worker_is_lost() -> None:
+    from executions.tasks import run_execution
+
+    assert run_execution.acks_late is True
+    assert run_execution.reject_on_worker_lost is True
