@@ -22,7 +22,7 @@ DEMO_USERS = {
 }
 
 
-def seed(write: Callable[[str], None]) -> None:
+def seed(write: Callable[[str], None], *, reset_passwords: bool = False) -> None:
     processes_sync()
     managers, _ = Group.objects.get_or_create(name="Managers")
     staff, _ = Group.objects.get_or_create(name="Staff")
@@ -40,12 +40,17 @@ def seed(write: Callable[[str], None]) -> None:
     for username, (groups, superuser, is_staff) in DEMO_USERS.items():
         user = User.objects.filter(username=username).first()
         if user is None:
-            user = User(username=username, email=f"{username}@example.com")
+            user = User(username=username, email=f"{username}@example.com", is_superuser=superuser,
+                        is_staff=is_staff, is_active=True)
+            user.set_password(password)
+            user.save()
+            user.groups.add(*Group.objects.filter(name__in=groups))
             write(f"created user {username}")
-        user.is_superuser, user.is_staff, user.is_active = superuser, is_staff, True
-        user.set_password(password)
-        user.save()
-        user.groups.add(*Group.objects.filter(name__in=groups))
+        elif reset_passwords:
+            # Only on request: an operator may have changed a password or disabled a demo user on purpose.
+            user.set_password(password)
+            user.save(update_fields=["password"])
+            write(f"reset the password of {username}")
         users[username] = user
     for process in Process.objects.filter(slug__in=DEMO_PROCESSES):
         assign_perm("executions.execute_process", staff, process)

@@ -252,7 +252,11 @@ def _create(
 
 def _publish_all(queued: list[tuple[int, int]]) -> None:
     for pk, timeout in queued:
-        execution_publish(execution_pk=pk, timeout=timeout)
+        try:
+            execution_publish(execution_pk=pk, timeout=timeout)
+        except Exception as exc:  # broker down: the row is safe; recovery publishes it when the broker is back
+            logger.warning("could not publish execution pk=%s to the broker (%s: %s); it stays queued and "
+                           "will be published again by recovery", pk, type(exc).__name__, exc)
 
 
 def _parameters_clean(process: Process, parameters: Any, *, source: str) -> dict[str, Any]:

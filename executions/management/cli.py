@@ -9,7 +9,8 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import CommandError
+from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
 from django.utils import timezone
 
 from executions import selectors
@@ -17,6 +18,20 @@ from executions.actors import Actor
 from executions.models import Execution, ExecutionStatus
 
 S = ExecutionStatus
+
+
+class HeptoraCommand(BaseCommand):
+    """An operations command: infrastructure failures become one line and a non-zero exit."""
+
+    def execute(self, *args: Any, **options: Any) -> Any:
+        try:
+            return super().execute(*args, **options)
+        except DatabaseError as exc:
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise CommandError(
+                f"The database is not available or not migrated ({first_line}). "
+                "Check DATABASE_URL and run: manage.py migrate"
+            ) from None
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
 

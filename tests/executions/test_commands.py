@@ -533,6 +533,35 @@ def test_it_uses_the_configured_demo_password(client: Client, settings: Any) -> 
 
 @pytest.mark.django_db
 @pytest.mark.usefixtures("fast_passwords")
+def test_seeding_again_keeps_a_changed_password_and_a_disabled_user(client: Client) -> None:
+    command("seed_demo")
+    admin = User.objects.get(username="admin")
+    admin.set_password("only-the-operator-knows")
+    admin.save()
+    User.objects.filter(username="integrator").update(is_active=False)
+
+    command("seed_demo")
+
+    assert client.login(username="admin", password="only-the-operator-knows")
+    assert not User.objects.get(username="integrator").is_active
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("fast_passwords")
+def test_reset_passwords_sets_the_demo_password_again(client: Client) -> None:
+    command("seed_demo")
+    admin = User.objects.get(username="admin")
+    admin.set_password("forgotten-long-ago")
+    admin.save()
+
+    out = command("seed_demo", "--reset-passwords")
+
+    assert "reset the password of admin\n" in out
+    assert client.login(username="admin", password="heptora-demo")
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("fast_passwords")
 def test_it_gives_each_demo_user_their_role() -> None:
     command("seed_demo")
     users = {u.username: u for u in User.objects.filter(username__in=["admin", "manager", "staff", "integrator"])}

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.utils import timezone
 
 from executions import selectors
@@ -10,7 +10,7 @@ from executions.management import cli
 from executions.models import ExecutionStatus
 
 
-class Command(BaseCommand):
+class Command(cli.HeptoraCommand):
     help = "List recent executions, newest first."
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -3,12 +3,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from django.core.management.base import BaseCommand
-
 from executions import services
+from executions.management import cli
 
 
-class Command(BaseCommand):
+class Command(cli.HeptoraCommand):
     help = "Requeue or fail executions whose worker died (beat runs this every HEPTORA_RECOVERY_INTERVAL s)."
 
     def handle(self, *args: Any, **options: Any) -> None:

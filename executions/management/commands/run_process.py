@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from executions import selectors, services
 from executions.errors import HeptoraError
@@ -10,7 +10,7 @@ from executions.management import cli
 from executions.models import ExecutionSource, ExecutionStatus
 
 
-class Command(BaseCommand):
+class Command(cli.HeptoraCommand):
     help = "Start a process. With --wait, follow its progress and exit non-zero unless it succeeds."
 
     def add_arguments(self, parser: CommandParser) -> None:

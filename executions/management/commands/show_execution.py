@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.utils import timezone
 
 from executions import selectors, services
@@ -10,7 +10,7 @@ from executions.errors import HeptoraError
 from executions.management import cli
 
 
-class Command(BaseCommand):
+class Command(cli.HeptoraCommand):
     help = "Show one execution with its events."
 
     def add_arguments(self, parser: CommandParser) -> None:

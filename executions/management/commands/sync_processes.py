@@ -2,12 +2,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand
-
 from executions import services
+from executions.management import cli
 
 
-class Command(BaseCommand):
+class Command(cli.HeptoraCommand):
     help = "Bring the Process table in line with the processes defined in code."
 
     def handle(self, *args: Any, **options: Any) -> None:
