@@ -67,3 +67,13 @@ def executions_visible_to(actor: Actor) -> QuerySet[Execution]:
         return executions
     overseen = get_objects_for_user(user, VIEW_ALL, klass=Process, accept_global_perms=False)
     return executions.filter(Q(actor_user=user) | Q(process__in=overseen))
+
+
+def oversees_any_process(actor: Actor) -> bool:
+    """Whether the actor may see all executions of at least one process (admin shows them the list)."""
+    if actor.is_system:
+        return True
+    user = actor.user
+    if user is None or not user.is_active:
+        return False
+    return user.has_perm(VIEW_ALL) or get_objects_for_user(user, VIEW_ALL, klass=Process).exists()

@@ -11,13 +11,14 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 from guardian.admin import GuardedModelAdmin
 
 from executions import access, hooks, services
 from executions.actors import Actor
 from executions.errors import HeptoraError, InvalidParameters
-from executions.models import Execution, ExecutionEvent, ExecutionSource, Process
+from executions.models import EventKind, Execution, ExecutionSource, ExecutionStatus, Process
 
 
 class RunNowForm(forms.Form):
@@ -114,19 +115,7 @@ class ProcessAdmin(GuardedModelAdmin):
         return TemplateResponse(request, "admin/executions/process/run.html", context)
 
 
-class ExecutionEventInline(admin.TabularInline):
-    model = ExecutionEvent
-    fields = ("created_at", "kind", "level", "message")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    show_change_link = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+EVENTS_SHOWN = 200
 
 
 @admin.register(Execution)
@@ -137,9 +126,45 @@ class ExecutionAdmin(admin.ModelAdmin):
     search_fields = ("public_id", "actor_label", "process__slug")
     date_hierarchy = "created_at"
     list_select_related = ("process",)
-    inlines = [ExecutionEventInline]
     actions = ["cancel_executions", "retry_executions"]
-    readonly_fields = [f.name for f in Execution._meta.fields] + ["progress_text", "duration"]
+    readonly_fields = [f.name for f in Execution._meta.fields] + [
+        "progress_text", "duration", "failure_details", "events_log"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Execution]:
+        # The same rule as every other door: own executions, plus the processes one may oversee.
+        return access.executions_visible_to(Actor.for_user(request.user)).select_related("process", "retry_of")
+
+    def has_view_permission(self, request: HttpRequest, obj: Execution | None = None) -> bool:
+        if obj is not None:
+            return access.execution_can_view(Actor.for_user(request.user), obj)
+        return super().has_view_permission(request) or access.oversees_any_process(Actor.for_user(request.user))
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self.has_view_permission(request)
+
+    @admin.display(description="failure details (for operators)")
+    def failure_details(self, obj: Execution) -> str:
+        failure = obj.events.filter(kind=EventKind.STATUS, data__status=ExecutionStatus.FAILED).last()
+        trace = (failure.data.get("traceback") if failure else "") or ""
+        if not trace:
+            return "-"
+        return format_html('<pre style="white-space: pre-wrap">{}</pre>', trace)
+
+    @admin.display(description="events")
+    def events_log(self, obj: Execution) -> str:
+        total = obj.events.count()
+        events = list(obj.events.order_by("-id")[:EVENTS_SHOWN])[::-1]
+        rows = format_html_join(
+            "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((timezone.localtime(e.created_at).strftime("%Y-%m-%d %H:%M:%S"), e.kind, e.level, e.message)
+             for e in events),
+        )
+        note = ""
+        if total > EVENTS_SHOWN:
+            note = format_html("<p>The last {} of {} events; all of them: <code>manage.py show_execution {}</code>"
+                               "</p>", EVENTS_SHOWN, total, obj.public_id)
+        return format_html("{}<table><thead><tr><th>time</th><th>kind</th><th>level</th><th>message</th></tr>"
+                           "</thead><tbody>{}</tbody></table>", note, rows)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -52,6 +52,7 @@ ORDER_FIELDS = [
     timeout=300,
     parameters=ORDER_FIELDS,
     chat_phrases=["process order", "handle order", "order processing"],
+    restart_on_worker_lost=False,  # it charges a payment: never run it twice; a lost run fails instead
 )
 def order_processing(ctx: Any, params: dict[str, Any]) -> dict[str, Any]:
     order_id = params["orderId"]

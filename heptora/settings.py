@@ -31,10 +31,23 @@ def _embedded_secret_key() -> str:
     return path.read_text().strip()
 
 
+if not env_str("SECRET_KEY") and env_str("DATABASE_URL"):
+    # Several web machines with generated keys would reject each other's sessions and signed links.
+    raise ImproperlyConfigured("SECRET_KEY must be set when DATABASE_URL is (the production stack).")
 SECRET_KEY = env_str("SECRET_KEY") or _embedded_secret_key()
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+# Behind HTTPS (HEPTORA_HTTPS=true): secure cookies, redirect plain HTTP, HSTS. Set
+# HEPTORA_TRUST_X_FORWARDED_PROTO=true only when a proxy you control sets X-Forwarded-Proto.
+HEPTORA_HTTPS = env_bool("HEPTORA_HTTPS", False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HEPTORA_HTTPS
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", HEPTORA_HTTPS)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if HEPTORA_HTTPS else 0, minimum=0)
+SECURE_REDIRECT_EXEMPT = [r"^health/$"]
+if env_bool("HEPTORA_TRUST_X_FORWARDED_PROTO", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 INSTALLED_APPS = [
     "django.contrib.admin",

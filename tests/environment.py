@@ -8,6 +8,7 @@ PostgreSQL, filesystem broker or Redis) are whatever DATABASE_URL / REDIS_URL sa
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 
 import pytest
@@ -26,6 +27,10 @@ os.environ.update(
         "LOG_LEVEL": "WARNING",
     }
 )
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(_var, ignore_errors=True)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
