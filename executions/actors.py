@@ -16,15 +16,19 @@ class Actor:
     kind: str
     label: str
     user: AbstractBaseUser | None = None
+    ref: str = ""
+    """A stable machine reference ("user:7", "api_key:42", "jwt:<iss>:<sub>", "slack:U123") for filtering."""
 
     @classmethod
-    def for_user(cls, user: AbstractBaseUser, *, kind: str = ActorKind.USER, label: str | None = None) -> Actor:
-        return cls(kind=kind, label=label or user.get_username(), user=user)
+    def for_user(
+        cls, user: AbstractBaseUser, *, kind: str = ActorKind.USER, label: str | None = None, ref: str | None = None
+    ) -> Actor:
+        return cls(kind=kind, label=label or user.get_username(), user=user, ref=ref or f"user:{user.pk}")
 
     @classmethod
     def system(cls, label: str) -> Actor:
         """An operator acting with the server's own authority (manage.py, the scheduler)."""
-        return cls(kind=ActorKind.SYSTEM, label=label)
+        return cls(kind=ActorKind.SYSTEM, label=label, ref=f"system:{label}")
 
     @property
     def is_system(self) -> bool:

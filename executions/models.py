@@ -107,6 +107,8 @@ class Execution(models.Model):
 
     actor_kind = models.CharField(max_length=20, choices=ActorKind.choices)
     actor_label = models.CharField(max_length=200, help_text="Who started it, in words (user name, key prefix…).")
+    actor_ref = models.CharField(max_length=200, blank=True, db_index=True,
+                                 help_text='A stable reference to who started it, e.g. "api_key:42".')
     actor_user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="executions"
     )

@@ -220,7 +220,7 @@ def _create(
         status = S.AWAITING_APPROVAL if plan.needs_approval else S.QUEUED
         executions.append(Execution(
             process=plan.process, status=status, source=source, parameters=plan.parameters,
-            actor_kind=actor.kind, actor_label=actor.label[:200], actor_user=actor.user,
+            actor_kind=actor.kind, actor_label=actor.label[:200], actor_ref=actor.ref[:200], actor_user=actor.user,
             notify_email=plan.notify_email, timeout=plan.timeout, total_steps=plan.process.steps,
             retry_of=retry_of, created_at=now,
             queued_at=None if plan.needs_approval else now, published_at=None if plan.needs_approval else now,

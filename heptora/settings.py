@@ -31,7 +31,7 @@ def _embedded_secret_key() -> str:
     return path.read_text().strip()
 
 
-if not env_str("SECRET_KEY") and env_str("DATABASE_URL"):
+if not env_str("SECRET_KEY") and env_str("DATABASE_URL") and not env_str("DATABASE_URL").startswith("sqlite"):
     # Several web machines with generated keys would reject each other's sessions and signed links.
     raise ImproperlyConfigured("SECRET_KEY must be set when DATABASE_URL is (the production stack).")
 SECRET_KEY = env_str("SECRET_KEY") or _embedded_secret_key()
@@ -249,6 +249,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "executions.recover_stalled",
         "schedule": HEPTORA_RECOVERY_INTERVAL,
     },
+    "heptora-resend-pending-notifications": {"task": "notifications.resend_pending", "schedule": 60.0},
+    "heptora-purge-idempotency-records": {"task": "api_app.purge_idempotency_records", "schedule": 3600.0},
 }
 
 REST_FRAMEWORK = {

@@ -7,10 +7,12 @@ does), then sent by a Celery task after commit, with retries.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -61,27 +63,55 @@ def notification_enqueue_for_outcome(event: lifecycle.LifecycleEvent) -> None:
         execution_id=event.execution_pk, event_type=event.type, status=NotificationStatus.PENDING
     ).values_list("pk", flat=True)
     for pk in pending:
-        send_notification.apply_async(args=[pk], queue=settings.CELERY_TASK_DEFAULT_QUEUE)
+        try:
+            send_notification.apply_async(args=[pk], queue=settings.CELERY_TASK_DEFAULT_QUEUE)
+        except Exception as exc:  # broker down: the row stays pending and the periodic resend picks it up
+            logger.warning("could not queue notification %s (%s: %s); it will be resent", pk, type(exc).__name__, exc)
+
+
+MAX_ATTEMPTS = 6
 
 
 def notification_send(*, notification_pk: int) -> Notification | None:
-    """Send one pending notification; raises on a transport error so the task can retry."""
+    """Send one pending notification. Raises on a transport error so the caller can retry later.
+
+    Each attempt is claimed with a conditional update first, so two senders (the task and the periodic
+    resend) never send the same message twice at once.
+    """
     notification = Notification.objects.filter(pk=notification_pk, status=NotificationStatus.PENDING).first()
     if notification is None:
         return None
-    Notification.objects.filter(pk=notification.pk).update(attempts=notification.attempts + 1)
+    attempt = notification.attempts + 1
+    claimed = Notification.objects.filter(
+        pk=notification.pk, status=NotificationStatus.PENDING, attempts=notification.attempts
+    ).update(attempts=attempt, last_attempt_at=timezone.now())
+    if not claimed:
+        return None
     try:
         send_mail(notification.subject, notification.body, settings.DEFAULT_FROM_EMAIL, [notification.recipient])
     except Exception as exc:
-        Notification.objects.filter(pk=notification.pk).update(last_error=f"{type(exc).__name__}: {exc}"[:2000])
+        failed = {"status": NotificationStatus.FAILED} if attempt >= MAX_ATTEMPTS else {}
+        Notification.objects.filter(pk=notification.pk).update(
+            last_error=f"{type(exc).__name__}: {exc}"[:2000], **failed
+        )
         raise
-    Notification.objects.filter(pk=notification.pk).update(status=NotificationStatus.SENT, sent_at=timezone.now(),
-                                                           last_error="")
+    Notification.objects.filter(pk=notification.pk).update(
+        status=NotificationStatus.SENT, sent_at=timezone.now(), last_error=""
+    )
     notification.refresh_from_db()
     return notification
 
 
-def notification_mark_failed(*, notification_pk: int) -> None:
-    Notification.objects.filter(pk=notification_pk, status=NotificationStatus.PENDING).update(
-        status=NotificationStatus.FAILED
+def notifications_resend_pending() -> list[int]:
+    """Queue again the notifications whose send was lost (broker down) or whose retry is due (run by beat)."""
+    from notifications.tasks import send_notification
+
+    now = timezone.now()
+    due = Notification.objects.filter(status=NotificationStatus.PENDING, attempts__lt=MAX_ATTEMPTS).filter(
+        Q(last_attempt_at__isnull=True, created_at__lt=now - timedelta(minutes=2))
+        | Q(last_attempt_at__lt=now - timedelta(minutes=10))
     )
+    pks = list(due.values_list("pk", flat=True)[:500])
+    for pk in pks:
+        send_notification.apply_async(args=[pk], queue=settings.CELERY_TASK_DEFAULT_QUEUE)
+    return pks

@@ -116,11 +116,12 @@ def _test_database_env() -> dict[str, str]:
     """Point a subprocess at the database the tests use (test_<name>, or the SQLite test file)."""
     db = settings.DATABASES["default"]
     if db["ENGINE"] == "django.db.backends.sqlite3":
-        return {"DATABASE_URL": f"sqlite:///{db['NAME']}"}
+        return {"DATABASE_URL": f"sqlite:///{db['NAME']}", "SECRET_KEY": settings.SECRET_KEY}
     user = db.get("USER") or ""
     password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
     auth = f"{user}{password}@" if user else ""
-    return {"DATABASE_URL": f"postgres://{auth}{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"}
+    url = f"postgres://{auth}{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
+    return {"DATABASE_URL": url, "SECRET_KEY": settings.SECRET_KEY}
 
 
 @pytest.fixture(scope="session")

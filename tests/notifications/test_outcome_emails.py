@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from email import message_from_string
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.core import mail
+from django.db.models import QuerySet
+from django.utils import timezone
 
 from executions import services
 from executions.actors import Actor
 from executions.errors import InvalidTransition
 from executions.models import Execution, ExecutionStatus
 from notifications.models import Notification, NotificationStatus
-from notifications.services import notification_send
+from notifications.services import MAX_ATTEMPTS, notification_send, notifications_resend_pending
 from tests.conftest import WorkerProcess, wait_for, wait_for_status
 
 S = ExecutionStatus
@@ -110,3 +113,69 @@ def test_sending_marks_the_notification_sent_and_a_transport_error_is_recorded(o
     notification.refresh_from_db()
     assert (notification.status, notification.attempts, notification.last_error) == (NotificationStatus.SENT, 2, "")
     assert [m.to for m in mail.outbox] == [["me@example.com"]]
+
+
+@pytest.mark.django_db
+def test_a_notification_whose_send_never_reached_the_broker_is_queued_again(operator: Actor, monkeypatch) -> None:
+    monkeypatch.setattr("executions.services.execution_publish", lambda **kwargs: None)
+    queued: list[list[int]] = []
+    monkeypatch.setattr("notifications.tasks.send_notification.apply_async",
+                        lambda args, queue: queued.append(args))
+    execution = services.execution_start(process_id="test-echo", parameters={"text": "hi"}, source="cli",
+                                         actor=operator, notify_email="me@example.com")
+    services.execution_cancel(execution=execution, actor=operator)
+    notification = Notification.objects.get()
+    queued.clear()  # what the cancel itself queued: pretend the broker lost it
+
+    assert notifications_resend_pending() == []  # too young: its own task may still be on the way
+    Notification.objects.filter(pk=notification.pk).update(created_at=timezone.now() - timedelta(minutes=3))
+
+    assert notifications_resend_pending() == [notification.pk]
+    assert queued == [[notification.pk]]
+
+
+@pytest.mark.django_db
+def test_a_notification_is_sent_once_even_when_two_senders_race(operator: Actor, monkeypatch) -> None:
+    monkeypatch.setattr("executions.services.execution_publish", lambda **kwargs: None)
+    execution = services.execution_start(process_id="test-echo", parameters={"text": "hi"}, source="cli",
+                                         actor=operator, notify_email="me@example.com")
+    services.execution_cancel(execution=execution, actor=operator)
+    notification = Notification.objects.get()
+    real_update = QuerySet.update
+
+    def another_sender_claims_first(queryset, **values):
+        # Between our read and our claim, the other sender claims the same attempt.
+        if "last_attempt_at" in values and not getattr(another_sender_claims_first, "done", False):
+            another_sender_claims_first.done = True
+            Notification.objects.filter(pk=notification.pk).update(attempts=1)
+        return real_update(queryset, **values)
+
+    monkeypatch.setattr(QuerySet, "update", another_sender_claims_first)
+    assert notification_send(notification_pk=notification.pk) is None  # lost the claim: sends nothing
+    monkeypatch.setattr(QuerySet, "update", real_update)
+
+    assert mail.outbox == []
+    notification.refresh_from_db()
+    assert notification.attempts == 1
+
+
+@pytest.mark.django_db
+def test_a_notification_fails_for_good_after_its_last_attempt(operator: Actor, monkeypatch) -> None:
+    monkeypatch.setattr("executions.services.execution_publish", lambda **kwargs: None)
+    execution = services.execution_start(process_id="test-echo", parameters={"text": "hi"}, source="cli",
+                                         actor=operator, notify_email="me@example.com")
+    services.execution_cancel(execution=execution, actor=operator)
+    notification = Notification.objects.get()
+    Notification.objects.filter(pk=notification.pk).update(attempts=MAX_ATTEMPTS - 1)
+
+    def refuse(*args, **kwargs):
+        raise TimeoutError("SMTP server did not answer")
+
+    monkeypatch.setattr("notifications.services.send_mail", refuse)
+    with pytest.raises(TimeoutError):
+        notification_send(notification_pk=notification.pk)
+
+    notification.refresh_from_db()
+    assert (notification.status, notification.attempts) == (NotificationStatus.FAILED, MAX_ATTEMPTS)
+    assert notification.last_error == "TimeoutError: SMTP server did not answer"
+    assert notifications_resend_pending() == []
