@@ -37,15 +37,17 @@ Usage (``last_used_at``, ``usage_count``)
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import ipaddress
 import re
 import secrets
 import string
+import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
@@ -67,6 +69,7 @@ if TYPE_CHECKING:
 API_KEY_PREFIX = "hep_"
 DEFAULT_GRACE = timedelta(hours=24)
 MAX_GRACE = timedelta(days=30)
+MAX_RATE_LIMIT = 1_000_000
 CACHE_SECONDS = 60
 USAGE_WRITE_SECONDS = 30
 
@@ -119,7 +122,7 @@ def _new_key() -> tuple[str, str]:
 
 
 def _cache_key(prefix: str) -> str:
-    return f"heptora:api_key:{prefix}"
+    return f"heptora:api_key:v1:{prefix}"  # bump v1 when ApiKey's fields change: entries are pickled rows
 
 
 def _forget(prefix: str) -> None:
@@ -165,25 +168,36 @@ def process_ids_clean(values: Iterable[str]) -> list[str]:
     return ids
 
 
-def _name_clean(name: str) -> str:
+def settings_clean(
+    *,
+    name: str,
+    expires_at: datetime | None,
+    allowed_processes: Iterable[str],
+    allowed_ips: Iterable[str],
+    rate_limit_per_minute: int,
+    current_expiry: datetime | None = None,
+) -> dict[str, Any]:
+    """A key's settings, checked and normalized; :class:`ApiKeyError` names the first one at fault.
+
+    The expiry must lie in the future unless it is ``current_expiry`` (the key's own, left unchanged).
+    """
     name = name.strip()
     if not name:
         raise ApiKeyError("Give the key a name: the integration that will use it.", field="name")
     if len(name) > ApiKey._meta.get_field("name").max_length:
         raise ApiKeyError("The name is longer than 100 characters.", field="name")
-    return name
-
-
-def _expiry_clean(expires_at: datetime | None) -> datetime | None:
-    if expires_at is not None and expires_at <= timezone.now():
-        raise ApiKeyError("The expiry date must be in the future.", field="expires_at")
-    return expires_at
-
-
-def _rate_limit_clean(rate_limit_per_minute: int) -> int:
-    if rate_limit_per_minute < 1:
-        raise ApiKeyError("The rate limit must be at least 1 request per minute.", field="rate_limit_per_minute")
-    return rate_limit_per_minute
+    if expires_at is not None and expires_at != current_expiry and expires_at <= timezone.now():
+        raise ApiKeyError("The expiry must be in the future.", field="expires_at")
+    if not 1 <= rate_limit_per_minute <= MAX_RATE_LIMIT:
+        raise ApiKeyError(f"The rate limit must be between 1 and {MAX_RATE_LIMIT} requests per minute.",
+                          field="rate_limit_per_minute")
+    return {
+        "name": name,
+        "expires_at": expires_at,
+        "allowed_processes": process_ids_clean(allowed_processes),
+        "allowed_ips": ip_ranges_clean(allowed_ips),
+        "rate_limit_per_minute": rate_limit_per_minute,
+    }
 
 
 # --- Services -------------------------------------------------------------------------------------------
@@ -202,19 +216,12 @@ def api_key_create(
     """A new key and the full key text: the only time it is available. Store it now."""
     if not user.is_active:
         raise ApiKeyError(f"The user '{user.get_username()}' is not active.", field="user")
-    fields = {
-        "user": user,
-        "name": _name_clean(name),
-        "expires_at": _expiry_clean(expires_at),
-        "allowed_processes": process_ids_clean(allowed_processes),
-        "allowed_ips": ip_ranges_clean(allowed_ips),
-        "rate_limit_per_minute": _rate_limit_clean(rate_limit_per_minute),
-        "created_by": created_by,
-    }
-    return _insert(fields)
+    fields = settings_clean(name=name, expires_at=expires_at, allowed_processes=allowed_processes,
+                            allowed_ips=allowed_ips, rate_limit_per_minute=rate_limit_per_minute)
+    return _insert({**fields, "user": user, "created_by": created_by})
 
 
-def _insert(fields: dict[str, object]) -> tuple[ApiKey, str]:
+def _insert(fields: dict[str, Any]) -> tuple[ApiKey, str]:
     for _attempt in range(5):  # 32 random prefix bits: a clash is rare; try another prefix if it happens
         prefix, full_key = _new_key()
         try:
@@ -236,12 +243,13 @@ def api_key_update(
     rate_limit_per_minute: int,
 ) -> ApiKey:
     """Change a key's settings (admin); every web process sees the change on its next request."""
-    key.name = _name_clean(name)
-    key.expires_at = expires_at if expires_at == key.expires_at else _expiry_clean(expires_at)
-    key.allowed_processes = process_ids_clean(allowed_processes)
-    key.allowed_ips = ip_ranges_clean(allowed_ips)
-    key.rate_limit_per_minute = _rate_limit_clean(rate_limit_per_minute)
-    key.save(update_fields=["name", "expires_at", "allowed_processes", "allowed_ips", "rate_limit_per_minute"])
+    stored = ApiKey.objects.values_list("expires_at", flat=True).get(pk=key.pk)
+    fields = settings_clean(name=name, expires_at=expires_at, allowed_processes=allowed_processes,
+                            allowed_ips=allowed_ips, rate_limit_per_minute=rate_limit_per_minute,
+                            current_expiry=stored)
+    for field, value in fields.items():
+        setattr(key, field, value)
+    key.save(update_fields=list(fields))
     _forget(key.prefix)
     return key
 
@@ -294,8 +302,14 @@ def api_key_usage_write(*, key_id: int, prefix: str) -> None:
     pending_key = f"{_cache_key(prefix)}:uses"
     uses = cache.get(pending_key) or 0
     if uses:
-        cache.decr(pending_key, uses)  # uses counted meanwhile stay pending for the next write
+        # Uses counted meanwhile stay pending for the next write. ValueError: the counter expired just now
+        # (only the database cache gives it a lifetime); the uses read are written all the same.
+        with contextlib.suppress(ValueError):
+            cache.decr(pending_key, uses)
     ApiKey.objects.filter(pk=key_id).update(usage_count=F("usage_count") + uses, last_used_at=timezone.now())
+
+
+_next_write_try: dict[str, float] = {}  # per process: when to next try to be the one that writes a key's use
 
 
 def _count_use(key: ApiKey) -> None:
@@ -305,8 +319,12 @@ def _count_use(key: ApiKey) -> None:
     except ValueError:
         if not cache.add(pending_key, 1, None):
             cache.incr(pending_key)
-    if cache.add(f"{_cache_key(key.prefix)}:written", 1, USAGE_WRITE_SECONDS):
-        api_key_usage_write(key_id=key.pk, prefix=key.prefix)
+    # One writer per key and window across all processes (cache.add); each process asks at most once a window.
+    now = time.monotonic()
+    if _next_write_try.get(key.prefix, 0.0) <= now:
+        _next_write_try[key.prefix] = now + USAGE_WRITE_SECONDS
+        if cache.add(f"{_cache_key(key.prefix)}:written", 1, USAGE_WRITE_SECONDS):
+            api_key_usage_write(key_id=key.pk, prefix=key.prefix)
 
 
 # --- Selectors ------------------------------------------------------------------------------------------
@@ -363,7 +381,8 @@ def _verified_row(prefix: str) -> ApiKey | None:
     cached = cache.get(_cache_key(prefix))
     if isinstance(cached, ApiKey):
         return cached
-    key = ApiKey.objects.select_related("user").filter(prefix=prefix).first()
+    # The user's password hash stays out of the cache: nothing on the API path reads it.
+    key = ApiKey.objects.select_related("user").defer("user__password").filter(prefix=prefix).first()
     if key is not None and cached is None:
         cache.add(_cache_key(prefix), key, CACHE_SECONDS)  # add, not set: never overwrite a "stale" marker
     return key
@@ -376,7 +395,7 @@ def authenticate(token: str, request: Request) -> ApiCaller:
         raise AuthenticationFailed(NOT_VALID)
     offered = _hash(token)
     key = _verified_row(f"{API_KEY_PREFIX}{match[1]}")
-    # Compare even when there is no such key, so both cases take the same time.
+    # Compare even when there is no such key, so the secret check costs the same either way.
     if not hmac.compare_digest(key.secret_hash if key else _DUMMY_HASH, offered) or key is None:
         raise AuthenticationFailed(NOT_VALID)
     # The caller holds the secret from here on, so telling them why the key is refused leaks nothing.
@@ -391,7 +410,8 @@ def authenticate(token: str, request: Request) -> ApiCaller:
             raise AuthenticationFailed(f"This API key may not be used from {address or 'an unknown address'}.")
     _count_use(key)
     return ApiCaller(
-        actor=Actor.for_user(key.user, kind=ActorKind.API_KEY, label=f"{key.name} ({key.prefix})"),
+        actor=Actor.for_user(key.user, kind=ActorKind.API_KEY, label=f"{key.name} ({key.prefix})",
+                             ref=f"api_key:{key.pk}"),
         rate_key=f"api_key:{key.pk}",
         rate_limit_per_minute=key.rate_limit_per_minute,
         allowed_processes=frozenset(key.allowed_processes) or None,

@@ -18,6 +18,7 @@ Refusals are 401s in one sentence that never echoes the token, the key or the li
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from functools import lru_cache
 from typing import Any
@@ -40,6 +41,7 @@ logger = logging.getLogger(__name__)
 
 API_SCOPES = frozenset({SCOPE_EXECUTE, SCOPE_READ})
 REQUIRED_CLAIMS = ["exp", "iss", "aud", "sub"]
+RATE_KEY_MAX = 120  # IdempotencyRecord.caller
 
 MALFORMED = "The token is not a well-formed JWT."
 UNKNOWN_ISSUER = "Tokens from this issuer are not accepted."
@@ -60,10 +62,21 @@ def authenticate(token: str, request: Request) -> ApiCaller:
     label = f"jwt:{issuer.issuer}:{subject}"
     return ApiCaller(
         actor=Actor.for_user(user, kind=ActorKind.JWT, label=label),
-        rate_key=label,
+        rate_key=rate_key_for(label),
         rate_limit_per_minute=issuer.rate_limit_per_minute,
         scopes=scopes_of(claims),
     )
+
+
+def rate_key_for(label: str) -> str:
+    """The subject's rate limit bucket: ``jwt:<iss>:<sub>``, or a digest of it when that is too long or odd.
+
+    The key also names the caller's idempotency key space (120 characters) and goes into cache keys, while
+    ``iss`` may be 300 characters and ``sub`` anything; a digest keeps one bucket per subject regardless.
+    """
+    if len(label) <= RATE_KEY_MAX and label.isprintable() and " " not in label:
+        return label
+    return f"jwt:sha256:{hashlib.sha256(label.encode()).hexdigest()}"
 
 
 def scopes_of(claims: dict[str, Any]) -> frozenset[str]:

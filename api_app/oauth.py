@@ -23,8 +23,6 @@ from api_app.callers import ApiCaller
 from executions.actors import Actor
 from executions.models import ActorKind
 
-DEFAULT_RATE_LIMIT_PER_MINUTE = 100
-
 INVALID = "The access token is not valid or has expired."
 NO_OWNER = "This OAuth client has no active owner account to act as; ask an administrator to assign one."
 
@@ -42,7 +40,7 @@ def authenticate(token: str, request: Request) -> ApiCaller:
         actor=Actor.for_user(owner, kind=ActorKind.OAUTH_CLIENT,
                              label=f"oauth:{application.name or application.client_id}"),
         rate_key=f"oauth:{application.client_id}",
-        rate_limit_per_minute=getattr(settings, "HEPTORA_API_RATE_LIMIT", DEFAULT_RATE_LIMIT_PER_MINUTE),
+        rate_limit_per_minute=settings.HEPTORA_API_RATE_LIMIT,
         scopes=frozenset(access_token.scope.split()),
     )
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -13,6 +14,7 @@ from api_app import api_keys
 from api_app.models import ApiKey
 from executions.errors import HeptoraError
 
+MAX_DAYS = 36500
 ONCE = "Copy the key now: it will not be shown again (Heptora keeps only a hash of it)."
 
 
@@ -33,16 +35,18 @@ def key_with_prefix(prefix: str) -> ApiKey:
 def expiry(days: int | None, at: str | None) -> datetime | None:
     """``--expires-in-days`` or ``--expires-at`` (ISO 8601; a date means its first minute, local time)."""
     if days is not None:
-        if days < 1:
-            raise CommandError("--expires-in-days must be at least 1.")
+        if not 1 <= days <= MAX_DAYS:
+            raise CommandError(f"--expires-in-days must be between 1 and {MAX_DAYS}.")
         return timezone.now() + timedelta(days=days)
     if at is None:
         return None
     try:
         when = datetime.fromisoformat(at.strip())
-    except ValueError:
+        when = timezone.make_aware(when) if timezone.is_naive(when) else when
+        when.astimezone(UTC)  # the database keeps UTC: 9999-12-31T23:00-05:00 has no UTC time
+    except (ValueError, OverflowError):
         raise CommandError(f"--expires-at '{at}' is not an ISO 8601 date or time, e.g. 2027-01-31T18:00.") from None
-    return timezone.make_aware(when) if timezone.is_naive(when) else when
+    return when
 
 
 def when(value: datetime | None) -> str:
@@ -53,16 +57,15 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
 
 
-def show_once(out: OutputWrapper, key: ApiKey, full_key: str) -> None:
-    restrictions = [
-        f"processes: {', '.join(key.allowed_processes) or 'all the user may start'}",
-        f"addresses: {', '.join(key.allowed_ips) or 'any'}",
-        f"rate limit: {key.rate_limit_per_minute}/min",
-        f"expires: {when(key.expires_at) if key.expires_at else 'never'}",
-    ]
-    out.write("; ".join(restrictions).capitalize() + ".")
+def show_once(out: OutputWrapper, key: ApiKey, full_key: str, warn: Callable[[str], str]) -> None:
+    """The key's settings, the key on a line of its own, and the warning that this is the only time."""
+    out.write(
+        f"Processes: {', '.join(key.allowed_processes) or 'all the user may start'}; "
+        f"addresses: {', '.join(key.allowed_ips) or 'any'}; rate limit: {key.rate_limit_per_minute}/min; "
+        f"expires: {when(key.expires_at) if key.expires_at else 'never'}."
+    )
     out.write(full_key)
-    out.write(out.style_func(ONCE) if out.style_func else ONCE)
+    out.write(ONCE, warn)
 
 
 def key_as_dict(key: ApiKey) -> dict[str, Any]:
