@@ -10,6 +10,7 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -86,6 +87,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response(error_body(request, exc.code, exc.message, field_names(exc)), status=exc.http_status)
     if isinstance(exc, HeptoraError):
         return Response(error_body(request, exc.code, exc.message), status=exc.http_status)
+    if isinstance(exc, RequestDataTooBig):
+        return Response(error_body(request, "too_large", "The request body is too large."), status=413)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound("Not found.")
     elif isinstance(exc, DjangoPermissionDenied):
@@ -99,7 +102,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         )
     if isinstance(exc, exceptions.ValidationError):
         fields = _flatten(exc.detail)
-        response.data = error_body(request, "invalid_request", "The request body is not valid.", fields)
+        response.data = error_body(request, "invalid_request", "The request is not valid.", fields)
         return response
     detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
     drf_code = getattr(detail, "code", None)

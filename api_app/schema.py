@@ -39,7 +39,8 @@ def per_process_execute_paths(result: dict[str, Any], generator: Any, request: A
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
     for process in Process.objects.filter(is_registered=True).order_by("slug"):
         name = "Execute" + "".join(part.title() for part in process.slug.split("-")) + "Request"
-        body = copy.deepcopy(schemas.get("ExecuteRequest", {"type": "object", "properties": {}}))
+        generic = schemas.get("ExecuteRequestRequest") or schemas.get("ExecuteRequest")  # split request names
+        body = copy.deepcopy(generic or {"type": "object", "properties": {}})
         body["properties"]["parameters"] = parameters_json_schema(process)
         if body["properties"]["parameters"].get("required"):
             body.setdefault("required", []).append("parameters")

@@ -42,10 +42,14 @@ class ExecuteResponse(serializers.Serializer):
 
 
 class BatchRequest(StrictSerializer):
-    items = serializers.ListField(
-        child=ExecuteRequest(), min_length=1, max_length=settings.HEPTORA_API_BATCH_MAX,
-        help_text=f"At most {settings.HEPTORA_API_BATCH_MAX} items.",
-    )
+    items = serializers.ListField(child=ExecuteRequest(), min_length=1,
+                                  help_text="At most HEPTORA_API_BATCH_MAX items (500 unless configured).")
+
+    def validate_items(self, items: list) -> list:  # type: ignore[type-arg]
+        cap = settings.HEPTORA_API_BATCH_MAX  # read per request: operators may change it
+        if len(items) > cap:
+            raise serializers.ValidationError(f"Send at most {cap} items in one batch (got {len(items)}).")
+        return items
 
 
 class ItemError(serializers.Serializer):

@@ -13,13 +13,17 @@ hidden field is neither required nor kept), ``rules`` (names of custom rules, se
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
+import json
 import re
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 
@@ -92,12 +96,33 @@ class ObjectField(forms.JSONField):
         super().__init__(**kwargs)
         self.expected = expected
 
+    MAX_DEPTH = 16
+    MAX_CHARS = 64 * 1024
+
     def to_python(self, value: Any) -> Any:
-        value = super().to_python(value)
+        try:
+            value = super().to_python(value)
+        except RecursionError:
+            raise ValidationError(f"Nested too deeply (at most {self.MAX_DEPTH} levels).", code="too_deep") from None
         if value is not None and not isinstance(value, self.expected):
             kind = "an object" if self.expected is dict else "a list"
             raise ValidationError(f"Enter {kind}.", code="invalid")
+        if value is not None:
+            if _nesting(value) > self.MAX_DEPTH:
+                raise ValidationError(f"Nested too deeply (at most {self.MAX_DEPTH} levels).", code="too_deep")
+            if len(json.dumps(value, default=str)) > self.MAX_CHARS:
+                raise ValidationError(f"Too large (at most {self.MAX_CHARS // 1024} KB as JSON).", code="too_large")
         return value
+
+
+def _nesting(value: Any) -> int:
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 class FileReferenceField(forms.Field):
@@ -108,7 +133,17 @@ class FileReferenceField(forms.Field):
             return None
         if isinstance(value, str) and re.match(r"^https?://\S+$", value):
             return {"url": value}
-        if isinstance(value, dict) and any(isinstance(value.get(key), str) for key in ("url", "contentBase64")):
+        if isinstance(value, dict) and isinstance(value.get("url"), str) and re.match(r"^https?://\S+$", value["url"]):
+            return {"url": value["url"], **({"name": value["name"]} if isinstance(value.get("name"), str) else {})}
+        if isinstance(value, dict) and isinstance(value.get("contentBase64"), str):
+            try:
+                content = base64.b64decode(value["contentBase64"], validate=True)
+            except (binascii.Error, ValueError):
+                raise ValidationError("contentBase64 is not valid base64.", code="invalid") from None
+            limit = settings.HEPTORA_MAX_INLINE_FILE_BYTES
+            if len(content) > limit:
+                raise ValidationError(f"The file is larger than {limit // 1024} KB; send an https URL instead.",
+                                      code="too_large")
             return value
         raise ValidationError("Give a file as an https URL or as {\"name\", \"contentBase64\"}.", code="invalid")
 

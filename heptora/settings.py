@@ -234,6 +234,7 @@ HEPTORA_RECOVERY_INTERVAL = env_float("HEPTORA_RECOVERY_INTERVAL", 30.0, minimum
 HEPTORA_REPUBLISH_AFTER_SECONDS = env_float("HEPTORA_REPUBLISH_AFTER_SECONDS", 600.0, minimum=1)
 HEPTORA_MAX_ATTEMPTS = env_int("HEPTORA_MAX_ATTEMPTS", 3, minimum=1)
 HEPTORA_API_RATE_LIMIT = env_int("HEPTORA_API_RATE_LIMIT", 100, minimum=1)  # per caller per minute
+HEPTORA_MAX_INLINE_FILE_BYTES = env_int("HEPTORA_MAX_INLINE_FILE_BYTES", 1024 * 1024, minimum=1)
 HEPTORA_API_BATCH_MAX = env_int("HEPTORA_API_BATCH_MAX", 500, minimum=1)
 if HEPTORA_STALE_AFTER_SECONDS < 3 * HEPTORA_HEARTBEAT_SECONDS:
     # Otherwise a live execution between two heartbeats looks dead and is started a second time.
@@ -261,7 +262,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["api_app.parsers.SafeJSONParser"],
     "EXCEPTION_HANDLER": "api_app.errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }

@@ -25,6 +25,7 @@ urlpatterns = [
     path("api/v1/", include("api_app.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema", template_name="api_app/redoc.html"),
+         name="redoc"),
     path("o/", include("oauth2_provider.urls", namespace="oauth2_provider")),
 ]

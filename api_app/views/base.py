@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from django.http import HttpRequest
-from rest_framework.exceptions import Throttled
+from rest_framework.exceptions import APIException
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -18,6 +18,17 @@ from api_app.throttling import rate_limit_take
 from executions.actors import Actor
 
 
+class RateLimited(APIException):
+    """429 whose message already says when to retry (DRF's Throttled would add a second sentence)."""
+
+    status_code = 429
+    default_code = "throttled"
+
+    def __init__(self, *, detail: str, wait: int) -> None:
+        super().__init__(detail)
+        self.wait = wait  # DRF turns this into the Retry-After header
+
+
 class HeptoraAPIView(APIView):
     permission_classes = [HasScope]
     required_scope = SCOPE_READ
@@ -27,12 +38,18 @@ class HeptoraAPIView(APIView):
         self.execution_id = ""
         return super().dispatch(request, *args, **kwargs)
 
-    def check_throttles(self, request: Request) -> None:
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        # Count every authenticated call, refused ones included, so the limit and its headers are honest.
+        self.perform_authentication(request)
         state = rate_limit_take(request)
         request.rate_state = state
         if state is not None and state.exceeded:
-            raise Throttled(wait=state.reset, detail=(
+            raise RateLimited(wait=state.reset, detail=(
                 f"Rate limit of {state.limit} requests per minute exceeded; retry in {state.reset} s."))
+        super().initial(request, *args, **kwargs)
+
+    def check_throttles(self, request: Request) -> None:
+        """Done in initial(), before the permission checks."""
 
     def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
         response = super().finalize_response(request, response, *args, **kwargs)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db.models import QuerySet
@@ -73,7 +73,12 @@ class ExecutionListView(ExecutionAccessMixin, HeptoraAPIView):
             executions = executions.filter(process__slug=request.query_params["process"])
         since = request.query_params.get("since")
         if since:
-            moment = parse_datetime(since)
+            try:
+                moment = parse_datetime(since)
+                if moment is not None and moment.tzinfo is not None:
+                    moment = moment.astimezone(UTC)
+            except (ValueError, OverflowError):
+                moment = None
             if moment is None:
                 raise ValidationError({"since": ["Use an ISO 8601 date-time, e.g. 2024-11-03T10:30:00Z."]})
             executions = executions.filter(created_at__gte=moment)

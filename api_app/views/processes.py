@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
@@ -131,7 +130,7 @@ class ExecuteBatchView(ProcessAccessMixin, HeptoraAPIView):
     @extend_schema(
         operation_id="processes_execute_batch", request=serializers.BatchRequest,
         responses={202: serializers.BatchResponse, **ERRORS}, summary="Start many executions at once",
-        description=f"Up to {settings.HEPTORA_API_BATCH_MAX} items. Valid items are all accepted together; "
+        description="Up to 500 items (HEPTORA_API_BATCH_MAX). Valid items are all accepted together; "
                     "each invalid item is reported with its field errors. 400 when no item is valid.",
     )
     def post(self, request: Request, process_id: str) -> Response:
@@ -150,8 +149,11 @@ class ExecuteBatchView(ProcessAccessMixin, HeptoraAPIView):
             else:
                 results.append({"index": index, "executionId": outcome.public_id, "status": outcome.status})
         accepted = sum(1 for r in results if "executionId" in r)
-        data = {"accepted": accepted, "rejected": len(results) - accepted, "items": results}
-        return Response(data, status=status.HTTP_202_ACCEPTED if accepted else status.HTTP_400_BAD_REQUEST)
+        data: dict[str, Any] = {"accepted": accepted, "rejected": len(results) - accepted, "items": results}
+        if not accepted:
+            data.update(error_body(request, "invalid_parameters", "No item of the batch is valid; nothing started."))
+            return Response(data, status=status.HTTP_400_BAD_REQUEST)
+        return Response(data, status=status.HTTP_202_ACCEPTED)
 
 
 class ValidateView(ProcessAccessMixin, HeptoraAPIView):

@@ -199,6 +199,8 @@ def test_a_batch_with_no_valid_item_is_400_and_writes_nothing(sam: Client) -> No
             rejected(1, {"parameters.orderId": ["This field is required."],
                          "parameters.priority": ["This field is required."]}),
         ],
+        "error": {"code": "invalid_parameters", "message": "No item of the batch is valid; nothing started.",
+                  "requestId": response["X-Request-ID"]},
     }
     assert_nothing_started()
 
@@ -206,7 +208,7 @@ def test_a_batch_with_no_valid_item_is_400_and_writes_nothing(sam: Client) -> No
 def test_an_empty_batch_is_400(sam: Client) -> None:
     response = post(sam, BATCH, {"items": []})
 
-    assert error_of(response) == (400, "invalid_request", "The request body is not valid.")
+    assert error_of(response) == (400, "invalid_request", "The request is not valid.")
     assert response.json()["error"]["fields"] == {"items": ["Ensure this field has at least 1 elements."]}
     assert_nothing_started()
 
@@ -214,7 +216,7 @@ def test_an_empty_batch_is_400(sam: Client) -> None:
 def test_a_batch_without_items_is_400(sam: Client) -> None:
     response = post(sam, BATCH, {})
 
-    assert error_of(response) == (400, "invalid_request", "The request body is not valid.")
+    assert error_of(response) == (400, "invalid_request", "The request is not valid.")
     assert response.json()["error"]["fields"] == {"items": ["This field is required."]}
     assert_nothing_started()
 
@@ -222,8 +224,8 @@ def test_a_batch_without_items_is_400(sam: Client) -> None:
 def test_a_batch_over_the_documented_cap_of_500_is_400(sam: Client) -> None:
     response = post(sam, BATCH, {"items": [FIRST_ORDER] * 501})
 
-    assert error_of(response) == (400, "invalid_request", "The request body is not valid.")
-    assert response.json()["error"]["fields"] == {"items": ["Ensure this field has no more than 500 elements."]}
+    assert error_of(response) == (400, "invalid_request", "The request is not valid.")
+    assert response.json()["error"]["fields"] == {"items": ["Send at most 500 items in one batch (got 501)."]}
     assert_nothing_started()
 
 
@@ -233,14 +235,14 @@ def test_a_batch_over_a_lowered_cap_is_400(sam: Client, settings: Any) -> None:
     response = post(sam, BATCH, {"items": [FIRST_ORDER] * 4})
 
     assert response.status_code == 400, response.content
-    assert response.json()["error"]["fields"] == {"items": ["Ensure this field has no more than 3 elements."]}
+    assert response.json()["error"]["fields"] == {"items": ["Send at most 3 items in one batch (got 4)."]}
     assert_nothing_started()
 
 
 def test_a_batch_item_with_an_unknown_field_refuses_the_whole_batch(sam: Client) -> None:
     response = post(sam, BATCH, {"items": [FIRST_ORDER, {**SECOND_ORDER, "notifyEmial": "ops@company.com"}]})
 
-    assert error_of(response) == (400, "invalid_request", "The request body is not valid.")
+    assert error_of(response) == (400, "invalid_request", "The request is not valid.")
     assert response.json()["error"]["fields"] == {"items.1.notifyEmial": ["Unknown field."]}
     assert_nothing_started()
 
@@ -331,7 +333,7 @@ def test_validate_lists_the_field_errors_of_invalid_parameters(sam: Client) -> N
 def test_validate_refuses_a_malformed_body_like_execute(sam: Client) -> None:
     response = post(sam, VALIDATE, {**FIRST_ORDER, "notifyEmial": "ops@company.com"})
 
-    assert error_of(response) == (400, "invalid_request", "The request body is not valid.")
+    assert error_of(response) == (400, "invalid_request", "The request is not valid.")
     assert response.json()["error"]["fields"] == {"notifyEmial": ["Unknown field."]}
     assert_nothing_started()
 

@@ -243,7 +243,7 @@ def test_an_unknown_parameter_is_refused_naming_the_known_ones(staff_user: User)
 def test_a_misspelt_top_level_field_is_an_error_not_ignored(staff_user: User) -> None:
     response = post(signed_in(staff_user), {**CURL_BODY, "notifyEmial": "user@company.com"})
 
-    assert error_of(response) == (400, "invalid_request", "The request body is not valid.")
+    assert error_of(response) == (400, "invalid_request", "The request is not valid.")
     assert fields_of(response) == {"notifyEmial": ["Unknown field."]}
     assert_nothing_started()
 
@@ -252,7 +252,7 @@ def test_a_misspelt_top_level_field_is_an_error_not_ignored(staff_user: User) ->
 def test_a_process_id_in_the_body_must_match_the_url(staff_user: User) -> None:
     response = post(signed_in(staff_user), {**CURL_BODY, "processId": "report-generation"})
 
-    assert error_of(response) == (400, "invalid_request", "The request body is not valid.")
+    assert error_of(response) == (400, "invalid_request", "The request is not valid.")
     assert fields_of(response) == {"processId": ["Does not match the process in the URL ('order-processing')."]}
     assert_nothing_started()
 
@@ -262,7 +262,7 @@ def test_a_process_id_in_the_body_must_match_the_url(staff_user: User) -> None:
 def test_a_body_that_is_not_a_json_object_is_refused(staff_user: User, body: str) -> None:
     response = post(signed_in(staff_user), body)
 
-    assert error_of(response) == (400, "invalid_request", "The request body is not valid.")
+    assert error_of(response) == (400, "invalid_request", "The request is not valid.")
     assert fields_of(response) == {"body": ["The body must be a JSON object."]}
     assert_nothing_started()
 
@@ -279,7 +279,7 @@ def test_fields_of_the_wrong_type_are_refused(staff_user: User, body: dict[str, 
                                               fields: dict[str, list[str]]) -> None:
     response = post(signed_in(staff_user), body)
 
-    assert error_of(response) == (400, "invalid_request", "The request body is not valid.")
+    assert error_of(response) == (400, "invalid_request", "The request is not valid.")
     assert fields_of(response) == fields
     assert_nothing_started()
 
@@ -502,7 +502,7 @@ def test_a_refused_request_does_not_use_up_its_key(staff_user: User) -> None:
 def test_an_idempotency_key_longer_than_200_characters_is_refused(staff_user: User) -> None:
     response = post(signed_in(staff_user), CURL_BODY, HTTP_IDEMPOTENCY_KEY="k" * 201)
 
-    assert error_of(response) == (400, "invalid_request", "The request body is not valid.")
+    assert error_of(response) == (400, "invalid_request", "The request is not valid.")
     assert fields_of(response) == {"Idempotency-Key": ["Use a key of 1 to 200 characters."]}
     assert_nothing_started()
 
