@@ -18,6 +18,7 @@ os.environ.update(
     {
         "HEPTORA_VAR_DIR": _var,
         "HEPTORA_QUEUE": f"heptora-test-{os.getpid()}",
+        "HEPTORA_CACHE_PREFIX": f"heptora-test-{os.getpid()}",  # runs sharing a Redis never share counters
         "HEPTORA_PROCESS_MODULES": "tests.processes",
         "HEPTORA_DEMO_STEP_DELAY": "0",
         "HEPTORA_HEARTBEAT_SECONDS": "0.2",
