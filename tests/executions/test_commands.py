@@ -467,7 +467,7 @@ def test_it_reports_created_updated_and_retired_processes() -> None:
 @pytest.mark.django_db
 def test_it_reports_what_recovery_did() -> None:
     long_ago = timezone.now() - timedelta(minutes=10)
-    silent = claimed(started())
+    silent = claimed(started("test-echo", {"text": "hi"}))  # a process that may start again
     once = claimed(started("test-once", {}))
     Execution.objects.filter(pk__in=[silent.pk, once.pk]).update(heartbeat_at=long_ago)
     lost_message = started()
