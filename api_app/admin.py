@@ -1,2 +1,3 @@
-import api_app.admin_api_keys  # noqa: F401
+import api_app.admin_api_keys
+import api_app.admin_calls  # noqa: F401
 from api_app import admin_jwt  # noqa: F401

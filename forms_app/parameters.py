@@ -3,7 +3,7 @@
 A definition is a list of field dicts (today the process's code declaration; form definitions edited in
 admin build on the same shape). Keys:
 
-``name`` (camelCase, the JSON key), ``label``, ``type`` (text, email, phone, number, date, month, dropdown,
+``name`` (camelCase, the JSON key), ``label``, ``type`` (text, email, phone, number, date, datetime, month, dropdown,
 checkbox, textarea, file, object, list), ``required``, ``default``, ``help``, ``placeholder``,
 ``choices`` (dropdown; matched case-insensitively, stored in their canonical spelling), ``min_length``,
 ``max_length``, ``regex`` + ``regex_message``, ``min`` / ``max`` / ``decimal_places`` / ``prefix`` (number),
@@ -26,6 +26,8 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from executions import registry
 from executions.errors import InvalidParameters
@@ -74,6 +76,29 @@ class YesNoField(forms.BooleanField):
         if word in self.FALSE_WORDS:
             return False
         raise ValidationError("Answer yes or no (true or false).", code="invalid")
+
+
+class IsoDateTimeField(forms.DateTimeField):
+    """An ISO 8601 date-time ("2024-11-03T10:30:00Z", offsets allowed); stored in UTC."""
+
+    def to_python(self, value: Any) -> dt.datetime | None:
+        if value in self.empty_values:
+            return None
+        if isinstance(value, dt.datetime):
+            parsed: dt.datetime | None = value
+        else:
+            try:
+                parsed = parse_datetime(str(value).strip())
+            except (ValueError, OverflowError):
+                parsed = None
+        if parsed is None:
+            raise ValidationError("Enter an ISO 8601 date-time, for example 2024-11-03T10:30:00Z.", code="invalid")
+        if parsed.tzinfo is None:
+            parsed = timezone.make_aware(parsed, dt.UTC)
+        try:
+            return parsed.astimezone(dt.UTC)
+        except OverflowError:
+            raise ValidationError("That date-time is out of range.", code="invalid") from None
 
 
 class MonthField(forms.CharField):
@@ -179,6 +204,8 @@ def _django_field(spec: FieldSpec) -> forms.Field:
         )
     elif kind == "date":
         field = forms.DateField(input_formats=["%Y-%m-%d"], **common)
+    elif kind == "datetime":
+        field = IsoDateTimeField(**common)
     elif kind == "month":
         field = MonthField(**common)
     elif kind == "dropdown":
@@ -211,6 +238,8 @@ def _visible(spec: FieldSpec, values: Mapping[str, Any]) -> bool:
 
 
 def _storable(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.isoformat().replace("+00:00", "Z")
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() and value.as_tuple().exponent >= 0 else float(value)
     if isinstance(value, (dt.date, dt.datetime)):
@@ -227,9 +256,12 @@ _ACCEPTED_TYPES: dict[str, tuple[type, ...]] = {
     "object": (dict, str),
     "list": (list, str),
 }
-_TYPE_WORDS = {"number": "a number", "checkbox": "true or false", "file": "a file reference",
-               "object": "an object", "list": "a list", "date": "a date as YYYY-MM-DD", "month": "a month as YYYY-MM",
-               "dropdown": "one of the choices", "email": "an e-mail address", "phone": "a phone number"}
+_TYPE_WORDS = {
+    "number": "a number", "checkbox": "true or false", "file": "a file reference", "object": "an object",
+    "list": "a list", "date": "a date as YYYY-MM-DD", "month": "a month as YYYY-MM",
+    "datetime": "an ISO 8601 date-time", "dropdown": "one of the choices", "email": "an e-mail address",
+    "phone": "a phone number",
+}
 
 
 def _type_problem(kind: str, raw: Any) -> str | None:
@@ -317,6 +349,7 @@ _JSON_TYPES = {
     "phone": {"type": "string", "pattern": PHONE_RE},
     "number": {"type": "number"},
     "date": {"type": "string", "format": "date"},
+    "datetime": {"type": "string", "format": "date-time"},
     "month": {"type": "string", "pattern": r"^\d{4}-\d{2}(-\d{2})?$"},
     "checkbox": {"type": "boolean"},
     "object": {"type": "object"},

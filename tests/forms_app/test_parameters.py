@@ -384,3 +384,19 @@ def test_all_problems_are_reported_together(process: Callable[[str], Process]) -
         "revenue": ["Ensure this value is greater than or equal to 0."],
         "department": ["Select a valid choice. Legal is not one of the available choices."],
     }
+
+
+def test_a_date_time_field_takes_iso_8601_and_stores_utc(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(registry._processes, "test-appointment", registry.ProcessDefinition(
+        slug="test-appointment", name="Appointment", func=lambda ctx, params: None,
+        parameters=({"name": "startTime", "type": "datetime", "required": True},),
+    ))
+    process = Process(slug="test-appointment", name="Appointment", default_timeout=60)
+
+    assert parameters_clean(process, {"startTime": "2024-11-03T10:30:00Z"}) == {"startTime": "2024-11-03T10:30:00Z"}
+    assert parameters_clean(process, {"startTime": "2024-11-03T12:30:00+02:00"}) == {
+        "startTime": "2024-11-03T10:30:00Z"}
+    assert errors_of(process, {"startTime": "next tuesday"}) == {
+        "startTime": ["Enter an ISO 8601 date-time, for example 2024-11-03T10:30:00Z."]}
+    assert errors_of(process, {"startTime": 1730629800}) == {
+        "startTime": ["Enter an ISO 8601 date-time, not a number."]}
