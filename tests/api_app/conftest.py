@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 from urllib.parse import quote, urlencode
 
+import pytest
+from django.core.cache import cache
 from django.http import HttpResponse
 from django.test import Client
 
@@ -17,3 +19,12 @@ def oauth_token_request(http: Client, client_id: str, client_secret: str, scope:
     data = {"grant_type": "client_credentials"} | ({"scope": scope} if scope is not None else {})
     return http.post("/o/token/", urlencode(data), content_type="application/x-www-form-urlencoded",
                      HTTP_AUTHORIZATION=f"Basic {credentials}")
+
+
+# --- Rate limits (every test in tests/api_app) ----------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def fresh_rate_limits(db: None) -> None:
+    """Each test starts with empty rate-limit counters (they live in the cache)."""
+    cache.clear()

@@ -18,21 +18,18 @@ import pytest
 import yaml
 from django.contrib.auth.models import User
 from django.contrib.staticfiles import finders
-from django.core.cache import cache
 from django.http import HttpResponse
 from django.test import Client
-from rest_framework.test import APIClient
 
-from api_app.callers import SCOPE_READ, ApiCaller
+from api_app.callers import SCOPE_READ
 from api_app.models import ApiCall
 from executions import services
-from executions.actors import Actor
-from executions.models import ActorKind, Execution, Process
+from executions.models import Execution, Process
 from forms_app.parameters import parameters_json_schema
+from tests.api_app.helpers import EXECUTE, integration, post, signed_in
 
 pytestmark = pytest.mark.django_db
 
-EXECUTE = "/api/v1/processes/order-processing/execute"
 ORDER = {"parameters": {"orderId": "ORD-2024-001", "priority": "high"}}
 GENERATED_ID = re.compile(r"[0-9a-f]{32}")
 
@@ -40,16 +37,9 @@ GENERATED_ID = re.compile(r"[0-9a-f]{32}")
 # --- Helpers and fixtures -------------------------------------------------------------------------------
 
 
-@pytest.fixture(autouse=True)
-def fresh_rate_limits(db: None) -> None:
-    cache.clear()
-
-
 @pytest.fixture
 def sam(staff_user: User) -> Client:
-    client = Client(HTTP_HOST="localhost")
-    client.force_login(staff_user)
-    return client
+    return signed_in(staff_user)
 
 
 @pytest.fixture
@@ -57,21 +47,8 @@ def anonymous() -> Client:
     return Client(HTTP_HOST="localhost")
 
 
-def integration(user: User, *, rate_limit: int = 100, scopes: set[str] | None = None,
-                rate_key: str = "api_key:shopify") -> APIClient:
-    caller = ApiCaller(
-        actor=Actor.for_user(user, kind=ActorKind.API_KEY, label="Shopify orders (hep_0000test)"),
-        rate_key=rate_key,
-        rate_limit_per_minute=rate_limit,
-        scopes=frozenset(scopes) if scopes is not None else None,
-    )
-    client = APIClient(HTTP_HOST="localhost")
-    client.force_authenticate(user=user, token=caller)
-    return client
-
-
 def execute(client: Client, body: Any = ORDER, **headers: Any) -> HttpResponse:
-    return client.post(EXECUTE, body, content_type="application/json", **headers)
+    return post(client, body, **headers)
 
 
 def away_from_a_window_edge() -> None:

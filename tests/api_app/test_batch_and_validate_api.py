@@ -12,53 +12,31 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
-from django.core.cache import cache
-from django.http import HttpResponse
 from django.test import Client
-from rest_framework.test import APIClient
 
-from api_app.callers import SCOPE_READ, ApiCaller
-from api_app.models import IdempotencyRecord
+from api_app.callers import SCOPE_READ
 from executions import hooks, services
-from executions.actors import Actor
 from executions.models import ActorKind, Execution, ExecutionEvent, Process
+from tests.api_app.helpers import DOC_BODY, assert_nothing_started, error_of, integration, post, signed_in
 
 pytestmark = pytest.mark.django_db
 
 BATCH = "/api/v1/processes/order-processing/execute/batch"
 VALIDATE = "/api/v1/processes/order-processing/validate"
+ERP_SYNC = "ERP sync (hep_0000test)"  # the actor label of the integration clients below
 FIRST_ORDER = {"parameters": {"orderId": "ORD-2024-001", "priority": "high"}}
 SECOND_ORDER = {"parameters": {"orderId": "ORD-2024-002", "priority": "Low", "amount": 99.5},
                 "notifyEmail": "ops@company.com", "timeout": 120}
 SHORT_ORDER = {"parameters": {"orderId": "ORD-1", "priority": "High"}}
 SHORT_ORDER_ERRORS = {"parameters.orderId": ["Ensure this value has at least 10 characters (it has 5)."]}
-DOC_BODY = {
-    "processId": "order-processing",
-    "parameters": {
-        "orderId": "ORD-2024-001",
-        "customerId": "CUST-5432",
-        "amount": 1500.00,
-        "priority": "high",
-        "metadata": {"source": "mobile-app", "region": "US-West"},
-    },
-    "notifyEmail": "user@company.com",
-    "timeout": 300,
-}
 
 
 # --- Helpers and fixtures -------------------------------------------------------------------------------
 
 
-@pytest.fixture(autouse=True)
-def fresh_rate_limits(db: None) -> None:
-    cache.clear()
-
-
 @pytest.fixture
 def sam(staff_user: User) -> Client:
-    client = Client(HTTP_HOST="localhost")
-    client.force_login(staff_user)
-    return client
+    return signed_in(staff_user)
 
 
 @pytest.fixture
@@ -79,39 +57,6 @@ def approval_for_orders() -> Iterator[None]:
     hooks.unregister_approval_gate(gate)
 
 
-def signed_in(user: User) -> Client:
-    client = Client(HTTP_HOST="localhost")
-    client.force_login(user)
-    return client
-
-
-def integration(user: User, *, processes: set[str] | None = None, scopes: set[str] | None = None) -> APIClient:
-    caller = ApiCaller(
-        actor=Actor.for_user(user, kind=ActorKind.API_KEY, label="ERP sync (hep_0000test)"),
-        rate_key="api_key:test",
-        allowed_processes=frozenset(processes) if processes is not None else None,
-        scopes=frozenset(scopes) if scopes is not None else None,
-    )
-    client = APIClient(HTTP_HOST="localhost")
-    client.force_authenticate(user=user, token=caller)
-    return client
-
-
-def post(client: Client, path: str, body: Any) -> HttpResponse:
-    return client.post(path, body, content_type="application/json")
-
-
-def error_of(response: HttpResponse) -> tuple[int, str, str]:
-    error = response.json()["error"]
-    return response.status_code, error["code"], error["message"]
-
-
-def assert_nothing_started() -> None:
-    assert Execution.objects.count() == 0
-    assert ExecutionEvent.objects.count() == 0
-    assert IdempotencyRecord.objects.count() == 0
-
-
 def rejected(index: int, fields: dict[str, list[str]]) -> dict[str, Any]:
     return {"index": index, "error": {"code": "invalid_parameters", "message": "Some parameters are not valid.",
                                       "fields": fields}}
@@ -121,7 +66,7 @@ def rejected(index: int, fields: dict[str, list[str]]) -> dict[str, Any]:
 
 
 def test_a_batch_accepts_the_valid_items_and_reports_the_invalid_ones_in_order(sam: Client) -> None:
-    response = post(sam, BATCH, {"items": [FIRST_ORDER, SHORT_ORDER, SECOND_ORDER]})
+    response = post(sam, {"items": [FIRST_ORDER, SHORT_ORDER, SECOND_ORDER]}, path=BATCH)
 
     assert response.status_code == 202, response.content
     body = response.json()
@@ -140,7 +85,7 @@ def test_a_batch_accepts_the_valid_items_and_reports_the_invalid_ones_in_order(s
 def test_each_accepted_item_is_an_api_execution_with_its_own_parameters_and_options(
     sam: Client, staff_user: User
 ) -> None:
-    items = post(sam, BATCH, {"items": [FIRST_ORDER, SHORT_ORDER, SECOND_ORDER]}).json()["items"]
+    items = post(sam, {"items": [FIRST_ORDER, SHORT_ORDER, SECOND_ORDER]}, path=BATCH).json()["items"]
 
     first = Execution.objects.get(public_id=items[0]["executionId"])
     second = Execution.objects.get(public_id=items[2]["executionId"])
@@ -159,7 +104,7 @@ def test_the_accepted_items_are_published_together_once_the_batch_commits(
     sam: Client, published: list[int], django_capture_on_commit_callbacks: Any
 ) -> None:
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        items = post(sam, BATCH, {"items": [FIRST_ORDER, SHORT_ORDER, SECOND_ORDER]}).json()["items"]
+        items = post(sam, {"items": [FIRST_ORDER, SHORT_ORDER, SECOND_ORDER]}, path=BATCH).json()["items"]
 
     assert len(callbacks) == 1
     expected = [Execution.objects.get(public_id=items[i]["executionId"]).pk for i in (0, 2)]
@@ -169,7 +114,7 @@ def test_the_accepted_items_are_published_together_once_the_batch_commits(
 def test_an_item_with_a_bad_timeout_or_address_is_rejected_on_its_own(sam: Client) -> None:
     bad_options = {**FIRST_ORDER, "timeout": 0, "notifyEmail": "ops"}
 
-    response = post(sam, BATCH, {"items": [bad_options, SECOND_ORDER]})
+    response = post(sam, {"items": [bad_options, SECOND_ORDER]}, path=BATCH)
 
     assert response.status_code == 202
     assert response.json()["items"][0] == rejected(0, {
@@ -180,7 +125,8 @@ def test_an_item_with_a_bad_timeout_or_address_is_rejected_on_its_own(sam: Clien
 
 
 def test_a_batch_by_an_api_caller_is_started_by_that_caller(staff_user: User) -> None:
-    response = post(integration(staff_user, processes={"order-processing"}), BATCH, {"items": [FIRST_ORDER]})
+    response = post(integration(staff_user, processes={"order-processing"}, label=ERP_SYNC),
+                    {"items": [FIRST_ORDER]}, path=BATCH)
 
     assert response.status_code == 202
     execution = Execution.objects.get()
@@ -188,7 +134,7 @@ def test_a_batch_by_an_api_caller_is_started_by_that_caller(staff_user: User) ->
 
 
 def test_a_batch_with_no_valid_item_is_400_and_writes_nothing(sam: Client) -> None:
-    response = post(sam, BATCH, {"items": [SHORT_ORDER, {"parameters": {}}]})
+    response = post(sam, {"items": [SHORT_ORDER, {"parameters": {}}]}, path=BATCH)
 
     assert response.status_code == 400
     assert response.json() == {
@@ -206,7 +152,7 @@ def test_a_batch_with_no_valid_item_is_400_and_writes_nothing(sam: Client) -> No
 
 
 def test_an_empty_batch_is_400(sam: Client) -> None:
-    response = post(sam, BATCH, {"items": []})
+    response = post(sam, {"items": []}, path=BATCH)
 
     assert error_of(response) == (400, "invalid_request", "The request is not valid.")
     assert response.json()["error"]["fields"] == {"items": ["Ensure this field has at least 1 elements."]}
@@ -214,7 +160,7 @@ def test_an_empty_batch_is_400(sam: Client) -> None:
 
 
 def test_a_batch_without_items_is_400(sam: Client) -> None:
-    response = post(sam, BATCH, {})
+    response = post(sam, {}, path=BATCH)
 
     assert error_of(response) == (400, "invalid_request", "The request is not valid.")
     assert response.json()["error"]["fields"] == {"items": ["This field is required."]}
@@ -222,7 +168,7 @@ def test_a_batch_without_items_is_400(sam: Client) -> None:
 
 
 def test_a_batch_over_the_documented_cap_of_500_is_400(sam: Client) -> None:
-    response = post(sam, BATCH, {"items": [FIRST_ORDER] * 501})
+    response = post(sam, {"items": [FIRST_ORDER] * 501}, path=BATCH)
 
     assert error_of(response) == (400, "invalid_request", "The request is not valid.")
     assert response.json()["error"]["fields"] == {"items": ["Send at most 500 items in one batch (got 501)."]}
@@ -232,7 +178,7 @@ def test_a_batch_over_the_documented_cap_of_500_is_400(sam: Client) -> None:
 def test_a_batch_over_a_lowered_cap_is_400(sam: Client, settings: Any) -> None:
     settings.HEPTORA_API_BATCH_MAX = 3
 
-    response = post(sam, BATCH, {"items": [FIRST_ORDER] * 4})
+    response = post(sam, {"items": [FIRST_ORDER] * 4}, path=BATCH)
 
     assert response.status_code == 400, response.content
     assert response.json()["error"]["fields"] == {"items": ["Send at most 3 items in one batch (got 4)."]}
@@ -240,7 +186,7 @@ def test_a_batch_over_a_lowered_cap_is_400(sam: Client, settings: Any) -> None:
 
 
 def test_a_batch_item_with_an_unknown_field_refuses_the_whole_batch(sam: Client) -> None:
-    response = post(sam, BATCH, {"items": [FIRST_ORDER, {**SECOND_ORDER, "notifyEmial": "ops@company.com"}]})
+    response = post(sam, {"items": [FIRST_ORDER, {**SECOND_ORDER, "notifyEmial": "ops@company.com"}]}, path=BATCH)
 
     assert error_of(response) == (400, "invalid_request", "The request is not valid.")
     assert response.json()["error"]["fields"] == {"items.1.notifyEmial": ["Unknown field."]}
@@ -250,7 +196,7 @@ def test_a_batch_item_with_an_unknown_field_refuses_the_whole_batch(sam: Client)
 def test_a_batch_for_a_paused_process_is_409(sam: Client) -> None:
     services.process_pause(process=Process.objects.get(slug="order-processing"), reason="Stock-take")
 
-    response = post(sam, BATCH, {"items": [FIRST_ORDER]})
+    response = post(sam, {"items": [FIRST_ORDER]}, path=BATCH)
 
     assert error_of(response) == (409, "process_paused", "The process 'order-processing' is paused and does not "
                                                          "accept new starts (Stock-take).")
@@ -258,14 +204,14 @@ def test_a_batch_for_a_paused_process_is_409(sam: Client) -> None:
 
 
 def test_a_batch_for_an_unknown_process_is_404(sam: Client) -> None:
-    response = post(sam, "/api/v1/processes/no-such-process/execute/batch", {"items": [FIRST_ORDER]})
+    response = post(sam, {"items": [FIRST_ORDER]}, path="/api/v1/processes/no-such-process/execute/batch")
 
     assert error_of(response) == (404, "process_not_found", "There is no process with id 'no-such-process'.")
     assert_nothing_started()
 
 
 def test_a_batch_by_someone_not_allowed_to_start_the_process_is_403(outsider: User) -> None:
-    response = post(signed_in(outsider), BATCH, {"items": [FIRST_ORDER]})
+    response = post(signed_in(outsider), {"items": [FIRST_ORDER]}, path=BATCH)
 
     assert error_of(response) == (
         403, "permission_denied", "You are not allowed to start the process 'order-processing'.")
@@ -273,14 +219,16 @@ def test_a_batch_by_someone_not_allowed_to_start_the_process_is_403(outsider: Us
 
 
 def test_a_batch_with_a_key_restricted_to_other_processes_is_403(staff_user: User) -> None:
-    response = post(integration(staff_user, processes={"test-echo"}), BATCH, {"items": [FIRST_ORDER]})
+    response = post(integration(staff_user, processes={"test-echo"}, label=ERP_SYNC),
+                    {"items": [FIRST_ORDER]}, path=BATCH)
 
     assert error_of(response) == (403, "permission_denied", "This API key may not use the process 'order-processing'.")
     assert_nothing_started()
 
 
 def test_a_batch_with_a_read_only_token_is_403(staff_user: User) -> None:
-    response = post(integration(staff_user, scopes={SCOPE_READ}), BATCH, {"items": [FIRST_ORDER]})
+    response = post(integration(staff_user, scopes={SCOPE_READ}, label=ERP_SYNC),
+                    {"items": [FIRST_ORDER]}, path=BATCH)
 
     assert error_of(response) == (
         403, "permission_denied", "This token lacks the scope 'process:execute' this call needs.")
@@ -291,7 +239,7 @@ def test_a_batch_with_a_read_only_token_is_403(staff_user: User) -> None:
 
 
 def test_validate_answers_valid_with_the_parameters_as_they_would_be_stored(sam: Client) -> None:
-    response = post(sam, VALIDATE, DOC_BODY)
+    response = post(sam, DOC_BODY, path=VALIDATE)
 
     assert response.status_code == 200, response.content
     assert response.json() == {
@@ -309,7 +257,7 @@ def test_validate_answers_valid_with_the_parameters_as_they_would_be_stored(sam:
 
 
 def test_validate_says_when_a_start_would_wait_for_approval(sam: Client, approval_for_orders: None) -> None:
-    response = post(sam, VALIDATE, FIRST_ORDER)
+    response = post(sam, FIRST_ORDER, path=VALIDATE)
 
     assert response.json() == {"valid": True, "parameters": {"orderId": "ORD-2024-001", "priority": "High"},
                                "requiresApproval": True}
@@ -319,7 +267,7 @@ def test_validate_says_when_a_start_would_wait_for_approval(sam: Client, approva
 def test_validate_lists_the_field_errors_of_invalid_parameters(sam: Client) -> None:
     body = {"parameters": {"orderId": "ORD-1", "priority": "urgent"}, "timeout": 0}
 
-    response = post(sam, VALIDATE, body)
+    response = post(sam, body, path=VALIDATE)
 
     assert response.status_code == 200
     assert response.json() == {"valid": False, "fields": {
@@ -331,7 +279,7 @@ def test_validate_lists_the_field_errors_of_invalid_parameters(sam: Client) -> N
 
 
 def test_validate_refuses_a_malformed_body_like_execute(sam: Client) -> None:
-    response = post(sam, VALIDATE, {**FIRST_ORDER, "notifyEmial": "ops@company.com"})
+    response = post(sam, {**FIRST_ORDER, "notifyEmial": "ops@company.com"}, path=VALIDATE)
 
     assert error_of(response) == (400, "invalid_request", "The request is not valid.")
     assert response.json()["error"]["fields"] == {"notifyEmial": ["Unknown field."]}
@@ -341,7 +289,7 @@ def test_validate_refuses_a_malformed_body_like_execute(sam: Client) -> None:
 def test_validate_for_a_paused_process_is_409(sam: Client) -> None:
     services.process_pause(process=Process.objects.get(slug="order-processing"), reason="Stock-take")
 
-    response = post(sam, VALIDATE, FIRST_ORDER)
+    response = post(sam, FIRST_ORDER, path=VALIDATE)
 
     assert error_of(response) == (409, "process_paused", "The process 'order-processing' is paused and does not "
                                                          "accept new starts (Stock-take).")
@@ -349,14 +297,14 @@ def test_validate_for_a_paused_process_is_409(sam: Client) -> None:
 
 
 def test_validate_for_an_unknown_process_is_404(sam: Client) -> None:
-    response = post(sam, "/api/v1/processes/no-such-process/validate", FIRST_ORDER)
+    response = post(sam, FIRST_ORDER, path="/api/v1/processes/no-such-process/validate")
 
     assert error_of(response) == (404, "process_not_found", "There is no process with id 'no-such-process'.")
     assert_nothing_started()
 
 
 def test_validate_by_someone_not_allowed_to_start_the_process_is_403(outsider: User) -> None:
-    response = post(signed_in(outsider), VALIDATE, FIRST_ORDER)
+    response = post(signed_in(outsider), FIRST_ORDER, path=VALIDATE)
 
     assert error_of(response) == (
         403, "permission_denied", "You are not allowed to start the process 'order-processing'.")

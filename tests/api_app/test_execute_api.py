@@ -18,99 +18,34 @@ from typing import Any
 
 import pytest
 import requests
-from django.contrib.auth.models import Group, User
-from django.core.cache import cache
+from django.contrib.auth.models import User
 from django.db import connections
 from django.http import HttpResponse
 from django.test import Client
 from django.utils import timezone
-from rest_framework.test import APIClient
 
 from api_app.api_keys import api_key_create
-from api_app.callers import SCOPE_EXECUTE, SCOPE_READ, ApiCaller
+from api_app.callers import SCOPE_EXECUTE, SCOPE_READ
 from api_app.models import IdempotencyRecord
 from executions import services
-from executions.actors import Actor
-from executions.models import ActorKind, Execution, ExecutionEvent, Process
+from executions.models import ActorKind, Execution, Process
+from tests.api_app.helpers import (
+    DOC_BODY,
+    EXECUTE,
+    assert_nothing_started,
+    error_of,
+    fields_of,
+    integration,
+    links_of,
+    member_of_staff,
+    post,
+    signed_in,
+)
 from tests.conftest import WorkerProcess
 
-EXECUTE = "/api/v1/processes/order-processing/execute"
-# The request body of the product documentation ("Pass process-specific variables through the API").
-DOC_BODY = {
-    "processId": "order-processing",
-    "parameters": {
-        "orderId": "ORD-2024-001",
-        "customerId": "CUST-5432",
-        "amount": 1500.00,
-        "priority": "high",
-        "metadata": {"source": "mobile-app", "region": "US-West"},
-    },
-    "notifyEmail": "user@company.com",
-    "timeout": 300,
-}
 # The body of the documentation's cURL and Python examples.
 CURL_BODY = {"parameters": {"orderId": "ORD-2024-001", "priority": "high"}}
 EXECUTION_ID = re.compile(r"exec-[0-9a-f]{16}")
-
-
-# --- Helpers and fixtures -------------------------------------------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def fresh_rate_limits(db: None) -> None:
-    cache.clear()
-
-
-def signed_in(user: User) -> Client:
-    client = Client(HTTP_HOST="localhost")
-    client.force_login(user)
-    return client
-
-
-def integration(user: User, *, processes: set[str] | None = None, scopes: set[str] | None = None) -> APIClient:
-    """An integrator's client authenticated as an API caller acting for ``user``."""
-    caller = ApiCaller(
-        actor=Actor.for_user(user, kind=ActorKind.API_KEY, label="Shopify orders (hep_0000test)"),
-        rate_key="api_key:test",
-        allowed_processes=frozenset(processes) if processes is not None else None,
-        scopes=frozenset(scopes) if scopes is not None else None,
-    )
-    client = APIClient(HTTP_HOST="localhost")
-    client.force_authenticate(user=user, token=caller)
-    return client
-
-
-def post(client: Client, body: Any, path: str = EXECUTE, **headers: Any) -> HttpResponse:
-    return client.post(path, body, content_type="application/json", **headers)
-
-
-def error_of(response: HttpResponse) -> tuple[int, str, str]:
-    error = response.json()["error"]
-    return response.status_code, error["code"], error["message"]
-
-
-def fields_of(response: HttpResponse) -> dict[str, list[str]]:
-    return response.json()["error"]["fields"]
-
-
-def assert_nothing_started() -> None:
-    assert Execution.objects.count() == 0
-    assert ExecutionEvent.objects.count() == 0
-    assert IdempotencyRecord.objects.count() == 0
-
-
-def links_of(execution_id: str) -> dict[str, str]:
-    return {
-        "self": f"/api/v1/executions/{execution_id}",
-        "events": f"/api/v1/executions/{execution_id}/events",
-        "cancel": f"/api/v1/executions/{execution_id}/cancel",
-    }
-
-
-def member_of_staff(username: str) -> User:
-    user = User.objects.create_user(username, f"{username}@example.com", "pw")
-    user.groups.add(Group.objects.get(name="Staff"))
-    return user
 
 
 # --- The product documentation's example ----------------------------------------------------------------

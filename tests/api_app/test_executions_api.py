@@ -14,19 +14,17 @@ from urllib.parse import urlencode
 
 import pytest
 from django.contrib.auth.models import Group, Permission, User
-from django.core.cache import cache
-from django.http import HttpResponse
 from django.test import Client
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from guardian.shortcuts import assign_perm
-from rest_framework.test import APIClient
 
 from api_app import serializers
-from api_app.callers import SCOPE_READ, ApiCaller
+from api_app.callers import SCOPE_READ
 from executions import services
 from executions.actors import Actor
-from executions.models import ActorKind, EventKind, Execution, ExecutionStatus, Process
+from executions.models import EventKind, Execution, ExecutionStatus, Process
+from tests.api_app.helpers import error_of, integration, links_of, member_of_staff, signed_in
 
 pytestmark = pytest.mark.django_db
 
@@ -36,29 +34,6 @@ VIEW_ALL = "executions.view_process_executions"
 
 
 # --- Helpers and fixtures -------------------------------------------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def fresh_rate_limits(db: None) -> None:
-    cache.clear()
-
-
-def signed_in(user: User) -> Client:
-    client = Client(HTTP_HOST="localhost")
-    client.force_login(user)
-    return client
-
-
-def integration(user: User, *, processes: set[str] | None = None, scopes: set[str] | None = None) -> APIClient:
-    caller = ApiCaller(
-        actor=Actor.for_user(user, kind=ActorKind.API_KEY, label="Shopify orders (hep_0000test)"),
-        rate_key="api_key:test",
-        allowed_processes=frozenset(processes) if processes is not None else None,
-        scopes=frozenset(scopes) if scopes is not None else None,
-    )
-    client = APIClient(HTTP_HOST="localhost")
-    client.force_authenticate(user=user, token=caller)
-    return client
 
 
 def start(user: User, process_id: str = "order-processing", **options: Any) -> Execution:
@@ -76,33 +51,14 @@ def finish(execution: Execution, status: str, **fields: Any) -> Execution:
     return execution
 
 
-def member_of_staff(username: str) -> User:
-    user = User.objects.create_user(username, f"{username}@example.com", "pw")
-    user.groups.add(Group.objects.get(name="Staff"))
-    return user
-
-
 def ids_listed(client: Client, **query: str) -> list[str]:
     response = client.get(f"/api/v1/executions/?{urlencode(query)}")
     assert response.status_code == 200, response.content
     return [execution["executionId"] for execution in response.json()["results"]]
 
 
-def error_of(response: HttpResponse) -> tuple[int, str, str]:
-    error = response.json()["error"]
-    return response.status_code, error["code"], error["message"]
-
-
 def not_visible(execution_id: str) -> tuple[int, str, str]:
     return 404, "not_found", f"There is no execution with id '{execution_id}' that you may see."
-
-
-def links_of(execution_id: str) -> dict[str, str]:
-    return {
-        "self": f"/api/v1/executions/{execution_id}",
-        "events": f"/api/v1/executions/{execution_id}/events",
-        "cancel": f"/api/v1/executions/{execution_id}/cancel",
-    }
 
 
 @pytest.fixture

@@ -10,14 +10,12 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group, Permission, User
-from django.core.cache import cache
 from django.test import Client
-from rest_framework.test import APIClient
 
-from api_app.callers import SCOPE_READ, ApiCaller
-from executions.actors import Actor
-from executions.models import ActorKind, Execution, Process
+from api_app.callers import SCOPE_READ
+from executions.models import Execution, Process
 from executions.services import process_pause
+from tests.api_app.helpers import error_of, integration, signed_in
 
 pytestmark = pytest.mark.django_db
 
@@ -56,38 +54,9 @@ ORDER_PARAMETERS_SCHEMA = {
 # --- Helpers and fixtures -------------------------------------------------------------------------------
 
 
-@pytest.fixture(autouse=True)
-def fresh_rate_limits(db: None) -> None:
-    cache.clear()
-
-
-def signed_in(user: User) -> Client:
-    client = Client(HTTP_HOST="localhost")
-    client.force_login(user)
-    return client
-
-
-def integration(user: User, *, processes: set[str] | None = None, scopes: set[str] | None = None) -> APIClient:
-    """An integrator's client authenticated as an API caller acting for ``user``."""
-    caller = ApiCaller(
-        actor=Actor.for_user(user, kind=ActorKind.API_KEY, label="Shopify orders (hep_0000test)"),
-        rate_key="api_key:test",
-        allowed_processes=frozenset(processes) if processes is not None else None,
-        scopes=frozenset(scopes) if scopes is not None else None,
-    )
-    client = APIClient(HTTP_HOST="localhost")
-    client.force_authenticate(user=user, token=caller)
-    return client
-
-
 def listed(response: Any) -> list[str]:
     assert response.status_code == 200, response.content
     return [process["processId"] for process in response.json()]
-
-
-def error_of(response: Any) -> tuple[int, str, str]:
-    error = response.json()["error"]
-    return response.status_code, error["code"], error["message"]
 
 
 # --- The list -------------------------------------------------------------------------------------------
