@@ -31,6 +31,26 @@ class BearerScheme(OpenApiAuthenticationExtension):
         ]
 
 
+COMMON_RESPONSES = {
+    "401": {"description": "Missing, invalid or expired credentials (see WWW-Authenticate)."},
+    "429": {"description": "Rate limit exceeded; retry after Retry-After seconds."},
+}
+WRITE_RESPONSES = {"403": {"description": "Not allowed: no permission on the process, or the token lacks the scope."}}
+
+
+def document_common_errors(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """Every API operation may answer 401 and 429, and every write 403: say so once for all of them."""
+    for path, operations in result.get("paths", {}).items():
+        if not path.startswith("/api/v1/"):
+            continue
+        for method, operation in operations.items():
+            responses = operation.setdefault("responses", {})
+            extra = {**COMMON_RESPONSES, **(WRITE_RESPONSES if method == "post" else {})}
+            for status, response in extra.items():
+                responses.setdefault(status, response)
+    return result
+
+
 def per_process_execute_paths(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
     paths = result.get("paths", {})
     template = paths.get("/api/v1/processes/{process_id}/execute", {}).get("post")

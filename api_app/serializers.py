@@ -127,6 +127,13 @@ class ExecutionDetail(serializers.Serializer):
     links = Links()
 
 
+class ExecutionPage(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.CharField(allow_null=True)
+    previous = serializers.CharField(allow_null=True)
+    results = ExecutionDetail(many=True)
+
+
 class ExecutionEventOut(serializers.Serializer):
     id = serializers.IntegerField()
     time = serializers.DateTimeField()

@@ -23,6 +23,8 @@ from executions import access, selectors, services
 from executions.models import Execution, ExecutionSource, ExecutionStatus
 
 NOT_FOUND = OpenApiResponse(description="No such execution, or not one you may see.")
+BAD_QUERY = OpenApiResponse(description="A query parameter is not valid: `error.fields` says which.")
+NO_PAGE = OpenApiResponse(description="No such page (pages start at 1; past the last page there are none).")
 
 
 class Pages(PageNumberPagination):
@@ -58,9 +60,11 @@ class ExecutionListView(ExecutionAccessMixin, HeptoraAPIView):
             OpenApiParameter("status", str, enum=ExecutionStatus.values),
             OpenApiParameter("process", str, description="A process id."),
             OpenApiParameter("since", datetime, description="ISO 8601; executions created at or after it."),
-            OpenApiParameter("page", int), OpenApiParameter("pageSize", int, description="1 to 100, default 20"),
+            OpenApiParameter("page", {"type": "integer", "minimum": 1}),
+            OpenApiParameter("pageSize", {"type": "integer", "minimum": 1, "maximum": 100},
+                             description="1 to 100, default 20"),
         ],
-        responses={200: serializers.ExecutionDetail(many=True)},
+        responses={200: serializers.ExecutionPage, 400: BAD_QUERY, 404: NO_PAGE},
     )
     def get(self, request: Request) -> Response:
         executions = self.visible(request).order_by("-created_at", "-id")
@@ -97,8 +101,9 @@ class ExecutionDetailView(ExecutionAccessMixin, HeptoraAPIView):
 class ExecutionEventsView(ExecutionAccessMixin, HeptoraAPIView):
     @extend_schema(
         operation_id="executions_events", summary="The execution's log: status changes, steps, log lines",
-        parameters=[OpenApiParameter("after", int, description="Only events with a larger id (for polling).")],
-        responses={200: serializers.ExecutionEventOut(many=True), 404: NOT_FOUND},
+        parameters=[OpenApiParameter("after", {"type": "integer", "minimum": 0},
+                                     description="Only events with a larger id (for polling).")],
+        responses={200: serializers.ExecutionEventOut(many=True), 400: BAD_QUERY, 404: NOT_FOUND},
     )
     def get(self, request: Request, execution_id: str) -> Response:
         execution = self.get_execution(request, execution_id)
