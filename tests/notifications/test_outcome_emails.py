@@ -33,6 +33,14 @@ def mails_to(address: str) -> list:
     return found
 
 
+def cancelled_with_email(operator: Actor, monkeypatch: pytest.MonkeyPatch) -> Execution:
+    """An execution that asked for an e-mail and was cancelled before it ran (no broker involved)."""
+    monkeypatch.setattr("executions.services.execution_publish", lambda **kwargs: None)
+    execution = services.execution_start(process_id="test-echo", parameters={"text": "hi"}, source="cli",
+                                         actor=operator, notify_email="me@example.com")
+    return services.execution_cancel(execution=execution, actor=operator)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_requester_gets_an_email_with_the_result_when_the_order_completes(
     worker: WorkerProcess, operator: Actor
@@ -77,10 +85,7 @@ def test_no_email_is_written_when_nobody_asked_for_one(operator: Actor, django_c
 
 @pytest.mark.django_db
 def test_a_cancelled_execution_yields_exactly_one_pending_email(operator: Actor, monkeypatch) -> None:
-    monkeypatch.setattr("executions.services.execution_publish", lambda **kwargs: None)
-    execution = services.execution_start(process_id="test-echo", parameters={"text": "hi"}, source="cli",
-                                         actor=operator, notify_email="me@example.com")
-    services.execution_cancel(execution=execution, actor=operator)
+    execution = cancelled_with_email(operator, monkeypatch)
     with pytest.raises(InvalidTransition, match="already finished"):  # a second cancel adds no message
         services.execution_cancel(execution=Execution.objects.get(pk=execution.pk), actor=operator)
 
@@ -92,10 +97,7 @@ def test_a_cancelled_execution_yields_exactly_one_pending_email(operator: Actor,
 
 @pytest.mark.django_db
 def test_sending_marks_the_notification_sent_and_a_transport_error_is_recorded(operator: Actor, monkeypatch) -> None:
-    monkeypatch.setattr("executions.services.execution_publish", lambda **kwargs: None)
-    execution = services.execution_start(process_id="test-echo", parameters={"text": "hi"}, source="cli",
-                                         actor=operator, notify_email="me@example.com")
-    services.execution_cancel(execution=execution, actor=operator)
+    cancelled_with_email(operator, monkeypatch)
     notification = Notification.objects.get()
 
     def refuse(*args, **kwargs):
@@ -117,13 +119,10 @@ def test_sending_marks_the_notification_sent_and_a_transport_error_is_recorded(o
 
 @pytest.mark.django_db
 def test_a_notification_whose_send_never_reached_the_broker_is_queued_again(operator: Actor, monkeypatch) -> None:
-    monkeypatch.setattr("executions.services.execution_publish", lambda **kwargs: None)
     queued: list[list[int]] = []
     monkeypatch.setattr("notifications.tasks.send_notification.apply_async",
                         lambda args, queue: queued.append(args))
-    execution = services.execution_start(process_id="test-echo", parameters={"text": "hi"}, source="cli",
-                                         actor=operator, notify_email="me@example.com")
-    services.execution_cancel(execution=execution, actor=operator)
+    cancelled_with_email(operator, monkeypatch)
     notification = Notification.objects.get()
     queued.clear()  # what the cancel itself queued: pretend the broker lost it
 
@@ -136,10 +135,7 @@ def test_a_notification_whose_send_never_reached_the_broker_is_queued_again(oper
 
 @pytest.mark.django_db
 def test_a_notification_is_sent_once_even_when_two_senders_race(operator: Actor, monkeypatch) -> None:
-    monkeypatch.setattr("executions.services.execution_publish", lambda **kwargs: None)
-    execution = services.execution_start(process_id="test-echo", parameters={"text": "hi"}, source="cli",
-                                         actor=operator, notify_email="me@example.com")
-    services.execution_cancel(execution=execution, actor=operator)
+    cancelled_with_email(operator, monkeypatch)
     notification = Notification.objects.get()
     real_update = QuerySet.update
 
@@ -161,10 +157,7 @@ def test_a_notification_is_sent_once_even_when_two_senders_race(operator: Actor,
 
 @pytest.mark.django_db
 def test_a_notification_fails_for_good_after_its_last_attempt(operator: Actor, monkeypatch) -> None:
-    monkeypatch.setattr("executions.services.execution_publish", lambda **kwargs: None)
-    execution = services.execution_start(process_id="test-echo", parameters={"text": "hi"}, source="cli",
-                                         actor=operator, notify_email="me@example.com")
-    services.execution_cancel(execution=execution, actor=operator)
+    cancelled_with_email(operator, monkeypatch)
     notification = Notification.objects.get()
     Notification.objects.filter(pk=notification.pk).update(attempts=MAX_ATTEMPTS - 1)
 
