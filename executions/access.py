@@ -7,10 +7,17 @@ otherwise the user needs the permission globally (through a group, e.g. ``Manage
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission, User
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection
 from django.db.models import Q, QuerySet
 from guardian.shortcuts import get_objects_for_user
+from guardian.utils import get_group_obj_perms_model, get_user_obj_perms_model
 
 from executions.models import Execution, Process
 
@@ -25,7 +32,80 @@ def _user_has(actor: Actor, perm: str, process: Process) -> bool:
     user = actor.user
     if user is None or not user.is_active:
         return False
+    if user.is_superuser:  # as User.has_perm: an active superuser has every permission
+        return True
+    # The common "yes" in one query; anything else (a "no", another backend) is left to the backends.
+    if _granted_by_rows(user, perm, process):
+        return True
     return user.has_perm(perm) or user.has_perm(perm, process)
+
+
+# --- One query for the usual "yes" ---------------------------------------------------------------------
+# Every API call that starts a process asks "may this user start this process?". Through the backends that
+# is four queries (ModelBackend: the user's and their groups' permissions; guardian: the user's and their
+# groups' permissions on the object), about a third of an execute request's time. _granted_by_rows asks the
+# same four tables in ONE query. It is trusted only for a "yes", and only with the stock backends and
+# models, where a row in one of these tables is exactly what makes them answer yes; a "no" (or any other
+# setup) still goes through user.has_perm, so custom backends, vetoes and exotic setups decide as before.
+
+_STOCK_BACKENDS = {"django.contrib.auth.backends.ModelBackend", "guardian.backends.ObjectPermissionBackend"}
+
+
+def _grant_sql() -> str | None:
+    """The query for :func:`_granted_by_rows`, or None when the setup is not the stock one it mirrors."""
+    if set(settings.AUTHENTICATION_BACKENDS) != _STOCK_BACKENDS or get_user_model() is not User:
+        return None
+    return _stock_grant_sql()
+
+
+@cache
+def _stock_grant_sql() -> str | None:
+    user_perms, group_perms = get_user_obj_perms_model(Process), get_group_obj_perms_model(Process)
+    if not user_perms.objects.is_generic() or not group_perms.objects.is_generic():
+        return None
+    q = connection.ops.quote_name
+
+    def table(model: Any) -> str:
+        return q(model._meta.db_table)
+
+    def col(model: Any, name: str) -> str:
+        return q(model._meta.get_field(name).column)
+
+    direct, member, grouped = User.user_permissions.through, User.groups.through, Group.permissions.through
+    perm_id, ctype_id = q(Permission._meta.pk.column), q(ContentType._meta.pk.column)
+    return (
+        f"SELECT 1 FROM {table(Permission)} p JOIN {table(ContentType)} ct"
+        f" ON ct.{ctype_id} = p.{col(Permission, 'content_type')}"
+        f" WHERE ct.{col(ContentType, 'app_label')} = %s AND p.{col(Permission, 'codename')} = %s AND ("
+        # ModelBackend: the permission given to the user, or to one of their groups
+        f" EXISTS (SELECT 1 FROM {table(direct)} d WHERE d.{col(direct, 'permission')} = p.{perm_id}"
+        f" AND d.{col(direct, 'user')} = %s)"
+        f" OR EXISTS (SELECT 1 FROM {table(grouped)} g JOIN {table(member)} m"
+        f" ON m.{col(member, 'group')} = g.{col(grouped, 'group')} WHERE g.{col(grouped, 'permission')} = p.{perm_id}"
+        f" AND m.{col(member, 'user')} = %s)"
+        # guardian: the permission on this object, given to the user or to one of their groups
+        f" OR (p.{col(Permission, 'content_type')} = %s AND ("
+        f" EXISTS (SELECT 1 FROM {table(user_perms)} uo WHERE uo.{col(user_perms, 'permission')} = p.{perm_id}"
+        f" AND uo.{col(user_perms, 'user')} = %s AND uo.{col(user_perms, 'content_type')} = %s"
+        f" AND uo.{col(user_perms, 'object_pk')} = %s)"
+        f" OR EXISTS (SELECT 1 FROM {table(group_perms)} go JOIN {table(member)} m2"
+        f" ON m2.{col(member, 'group')} = go.{col(group_perms, 'group')}"
+        f" WHERE go.{col(group_perms, 'permission')} = p.{perm_id} AND m2.{col(member, 'user')} = %s"
+        f" AND go.{col(group_perms, 'content_type')} = %s AND go.{col(group_perms, 'object_pk')} = %s)))"
+        f") LIMIT 1"
+    )
+
+
+def _granted_by_rows(user: Any, perm: str, process: Process) -> bool:
+    sql = _grant_sql()
+    if sql is None:
+        return False
+    app_label, _, codename = perm.partition(".")
+    ctype = ContentType.objects.get_for_model(Process).pk  # cached per process by Django
+    pk, obj = user.pk, str(process.pk)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [app_label, codename, pk, pk, ctype, pk, ctype, obj, pk, ctype, obj])
+        return cursor.fetchone() is not None
 
 
 def process_can_execute(actor: Actor, process: Process) -> bool:

@@ -245,6 +245,8 @@ if HEPTORA_STALE_AFTER_SECONDS < 3 * HEPTORA_HEARTBEAT_SECONDS:
     )
 HEPTORA_DEMO_PASSWORD = env_str("HEPTORA_DEMO_PASSWORD", "heptora-demo")
 HEPTORA_DEMO_STEP_DELAY = env_float("HEPTORA_DEMO_STEP_DELAY", 0.4, minimum=0)
+# Benchmark only (bench/run.sh): mounts the bench endpoints at /bench/. Never set it in production.
+HEPTORA_BENCH_ENDPOINTS = env_bool("HEPTORA_BENCH_ENDPOINTS", False)
 
 CELERY_BEAT_SCHEDULE = {
     "heptora-recover-stalled-executions": {
@@ -292,5 +294,6 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "api_app.schema.per_process_execute_paths",
+        "api_app.schema.document_common_errors",
     ],
 }

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
@@ -29,3 +30,6 @@ urlpatterns = [
          name="redoc"),
     path("o/", include("oauth2_provider.urls", namespace="oauth2_provider")),
 ]
+
+if settings.HEPTORA_BENCH_ENDPOINTS:  # benchmark only (bench/run.sh); kept out of the OpenAPI schema
+    urlpatterns.append(path("bench/", include("bench.urls")))

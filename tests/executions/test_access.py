@@ -1,0 +1,128 @@
+"""Who may start a process: the one-query check agrees with the permission backends on every grant route.
+
+access._granted_by_rows answers the usual "yes" in one query; the backends (ModelBackend and guardian)
+keep the last word on everything else. These tests pin that both give the same answer for each way a
+permission can be held, and that the check costs one query where it used to cost four.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Group, Permission, User
+from django.test import override_settings
+from guardian.shortcuts import assign_perm
+
+from executions import access
+from executions.actors import Actor
+from executions.models import Process
+
+EXECUTE = access.EXECUTE
+
+
+def backends_say(user: User, perm: str, process: Process) -> bool:
+    fresh = User.objects.get(pk=user.pk)  # no permission caches from earlier checks
+    return fresh.is_active and (fresh.has_perm(perm) or fresh.has_perm(perm, process))
+
+
+def may_start(user: User, process: Process) -> bool:
+    return access.process_can_execute(Actor.for_user(User.objects.get(pk=user.pk)), process)
+
+
+@pytest.fixture
+def order(db: None) -> Process:
+    return Process.objects.get(slug="order-processing")
+
+
+@pytest.fixture
+def other(db: None) -> Process:
+    return Process.objects.get(slug="report-generation")
+
+
+def _global_user(user: User, process: Process) -> None:
+    user.user_permissions.add(Permission.objects.get(codename="execute_process"))
+
+
+def _global_group(user: User, process: Process) -> None:
+    group = Group.objects.create(name="Runners")
+    group.permissions.add(Permission.objects.get(codename="execute_process"))
+    user.groups.add(group)
+
+
+def _object_user(user: User, process: Process) -> None:
+    assign_perm(EXECUTE, user, process)
+
+
+def _object_group(user: User, process: Process) -> None:
+    group = Group.objects.create(name="Order desk")
+    assign_perm(EXECUTE, group, process)
+    user.groups.add(group)
+
+
+def _other_permission_only(user: User, process: Process) -> None:
+    assign_perm("executions.view_process_executions", user, process)
+    user.user_permissions.add(Permission.objects.get(codename="view_process_executions"))
+
+
+def _nothing(user: User, process: Process) -> None:
+    pass
+
+
+ROUTES: dict[str, tuple[Callable[[User, Process], None], bool, bool]] = {
+    # route: (grant, may start the granted process, may start another process)
+    "user permission": (_global_user, True, True),
+    "group permission": (_global_group, True, True),
+    "user permission on the process": (_object_user, True, False),
+    "group permission on the process": (_object_group, True, False),
+    "another permission only": (_other_permission_only, False, False),
+    "nothing": (_nothing, False, False),
+}
+
+
+@pytest.mark.parametrize("route", list(ROUTES))
+def test_the_one_query_check_agrees_with_the_backends(route: str, order: Process, other: Process) -> None:
+    grant, on_order, on_other = ROUTES[route]
+    user = User.objects.create_user("ida")
+    grant(user, order)
+
+    assert may_start(user, order) is on_order == backends_say(user, EXECUTE, order)
+    assert may_start(user, other) is on_other == backends_say(user, EXECUTE, other)
+    # The fast path alone never says yes where the backends say no.
+    assert access._granted_by_rows(user, EXECUTE, order) is on_order
+    assert access._granted_by_rows(user, EXECUTE, other) is on_other
+
+
+@pytest.mark.parametrize("route", ["user permission", "user permission on the process",
+                                   "group permission on the process"])
+def test_an_inactive_user_may_start_nothing(route: str, order: Process) -> None:
+    user = User.objects.create_user("ida")
+    ROUTES[route][0](user, order)
+    User.objects.filter(pk=user.pk).update(is_active=False)
+    assert not may_start(user, order)
+    assert not backends_say(user, EXECUTE, order)
+
+
+def test_a_superuser_may_start_anything_without_a_query(order: Process, django_assert_num_queries: Any) -> None:
+    user = User.objects.get(pk=User.objects.create_superuser("root", "root@example.com", "x").pk)
+    with django_assert_num_queries(0):
+        assert access.process_can_execute(Actor.for_user(user), order)
+
+
+def test_a_granted_user_costs_one_query(order: Process, django_assert_num_queries: Any) -> None:
+    user = User.objects.create_user("ida")
+    assign_perm(EXECUTE, user, order)
+    user = User.objects.get(pk=user.pk)
+    access.process_can_execute(Actor.for_user(user), order)  # warm Django's content type cache
+    user = User.objects.get(pk=user.pk)
+    with django_assert_num_queries(1):
+        assert access.process_can_execute(Actor.for_user(user), order)
+
+
+def test_other_backends_leave_the_decision_to_them(order: Process) -> None:
+    user = User.objects.create_user("ida")
+    assign_perm(EXECUTE, user, order)
+    with override_settings(AUTHENTICATION_BACKENDS=["django.contrib.auth.backends.ModelBackend"]):
+        assert not access._granted_by_rows(user, EXECUTE, order)  # not trusted: guardian is not configured
+        assert not may_start(User.objects.get(pk=user.pk), order)  # and ModelBackend alone says no
