@@ -953,6 +953,7 @@ def main(argv: list[str]) -> int:
         log(f"background CPU use before starting: {report.setup['background_busy_before_pct']}% of all cores")
         began = time.monotonic()  # the budget counts from here
         log(f"creating database {cfg.db_name} and flushing {cfg.redis_url}")
+        (cfg.out_dir / "db").write_text(cfg.db_name)  # for bench/run.sh's trap, should this process die hard
         admin_sql(cfg, f'DROP DATABASE IF EXISTS "{cfg.db_name}" WITH (FORCE)', f'CREATE DATABASE "{cfg.db_name}"')
         created = True
         redis_client(cfg).flushdb()
@@ -1002,10 +1003,14 @@ def main(argv: list[str]) -> int:
             from django.db import connections
 
             connections.close_all()
-        if created and not cfg.keep_db:
+        if cfg.keep_db:
+            (cfg.out_dir / "db").unlink(missing_ok=True)
+            log(f"kept database {cfg.db_name} (--keep-db)")
+        elif created:
             with contextlib.suppress(Exception):
                 admin_sql(cfg, f'DROP DATABASE IF EXISTS "{cfg.db_name}" WITH (FORCE)')
                 log(f"dropped database {cfg.db_name}")
+                (cfg.out_dir / "db").unlink(missing_ok=True)
         with contextlib.suppress(Exception):
             redis_client(cfg).flushdb()
 

@@ -37,13 +37,16 @@ cleanup() {
     done < "$STATE/pgids"
     rm -f "$STATE/pgids"
   fi
-  if [ "${BENCH_KEEP_DB:-0}" != 1 ]; then
-    psql -h 127.0.0.1 -U postgres -d postgres -qc 'DROP DATABASE IF EXISTS heptora_bench WITH (FORCE)' \
+  # A database the driver created but could not drop (it records the name; it validated it as a plain name).
+  if [ -s "$STATE/db" ]; then
+    db=$(tr -cd 'a-z0-9_' < "$STATE/db")
+    [ -n "$db" ] && psql -h 127.0.0.1 -U postgres -d postgres -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" \
       >/dev/null 2>&1 || true
+    rm -f "$STATE/db"
   fi
 }
 trap cleanup EXIT
-rm -f "$STATE/pgids"
+rm -f "$STATE/pgids" "$STATE/db"
 
 # Services, as .ci/run starts them.
 if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
