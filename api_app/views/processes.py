@@ -143,9 +143,8 @@ class ExecuteBatchView(ProcessAccessMixin, HeptoraAPIView):
         results: list[dict[str, Any]] = []
         for index, outcome in enumerate(outcomes):
             if isinstance(outcome, InvalidParameters):
-                fields = error_body(request, outcome.code, outcome.message, field_names(outcome))["error"]
-                fields.pop("requestId", None)
-                results.append({"index": index, "error": fields})
+                error = {"code": outcome.code, "message": outcome.message, "fields": field_names(outcome)}
+                results.append({"index": index, "error": error})
             else:
                 results.append({"index": index, "executionId": outcome.public_id, "status": outcome.status})
         accepted = sum(1 for r in results if "executionId" in r)
