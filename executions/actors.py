@@ -30,6 +30,12 @@ class Actor:
         """An operator acting with the server's own authority (manage.py, the scheduler)."""
         return cls(kind=ActorKind.SYSTEM, label=label, ref=f"system:{label}")
 
+    @classmethod
+    def anonymous(cls, ref: str) -> Actor:
+        """Someone not signed in, using a door open to anyone (a public form); ``ref`` ties their starts
+        together (``"session:<hash>"``) without naming them."""
+        return cls(kind=ActorKind.ANONYMOUS, label="anonymous", ref=ref)
+
     @property
     def is_system(self) -> bool:
         return self.kind == ActorKind.SYSTEM

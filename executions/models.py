@@ -92,6 +92,7 @@ class ActorKind(models.TextChoices):
     JWT = "jwt", "JWT subject"
     CHAT = "chat", "Chat identity"
     SYSTEM = "system", "System (operator)"
+    ANONYMOUS = "anonymous", "Anonymous (public form)"
 
 
 def new_execution_id() -> str:

@@ -119,10 +119,15 @@ class LaunchPlan:
     needs_approval: bool
 
 
-def launch_check(*, process_id: str, actor: Actor) -> Process:
-    """The checks that do not depend on the parameters: the process exists, the actor may start it, it runs."""
+def launch_check(*, process_id: str, actor: Actor, authorized_by: str = "") -> Process:
+    """The checks that do not depend on the parameters: the process exists, the actor may start it, it runs.
+
+    ``authorized_by`` names a front door that already decided, on its own published terms, that this actor
+    may start the process (``"form:order-processing"``: a web form open to anyone with the link, or to a
+    role). The door is then answerable for that decision; without it the process permission decides.
+    """
     process = process_resolve(process_id)
-    if not access.process_can_execute(actor, process):
+    if not authorized_by and not access.process_can_execute(actor, process):
         raise LaunchDenied(f"You are not allowed to start the process '{process.slug}'.")
     if process.is_paused:
         reason = f" ({process.pause_reason})" if process.pause_reason else ""
@@ -131,7 +136,8 @@ def launch_check(*, process_id: str, actor: Actor) -> Process:
 
 
 def launch_plan(
-    *, process: Process, parameters: Any, source: str, actor: Actor, notify_email: str = "", timeout: Any = None
+    *, process: Process, parameters: Any, source: str, actor: Actor, notify_email: str = "", timeout: Any = None,
+    require_approval: bool = False,
 ) -> LaunchPlan:
     """Validate one start's parameters and options and apply the approval gate. Writes nothing."""
     if source not in ExecutionSource.values:
@@ -153,7 +159,10 @@ def launch_plan(
             errors["notifyEmail"] = ["Enter a valid e-mail address."]
     if errors:
         raise InvalidParameters(errors)
-    needs_approval = hooks.approval_required(process=process, actor=actor, source=source, parameters=cleaned)
+    # A door may demand approval for its own starts (a form marked "requires approval"); the gates may add it.
+    needs_approval = require_approval or hooks.approval_required(
+        process=process, actor=actor, source=source, parameters=cleaned
+    )
     return LaunchPlan(process, cleaned, timeout, notify_email or "", needs_approval)
 
 
@@ -166,15 +175,17 @@ def execution_start(
     notify_email: str = "",
     timeout: int | None = None,
     retry_of: Execution | None = None,
+    authorized_by: str = "",
+    require_approval: bool = False,
 ) -> Execution:
     """Start ``process_id``: resolve, authorize, validate, apply the approval gate, save, enqueue on commit.
 
     Raises ProcessNotFound, ProcessPaused, LaunchDenied or InvalidParameters; on any of them nothing is
     written.
     """
-    process = launch_check(process_id=process_id, actor=actor)
+    process = launch_check(process_id=process_id, actor=actor, authorized_by=authorized_by)
     plan = launch_plan(process=process, parameters=parameters, source=source, actor=actor,
-                       notify_email=notify_email, timeout=timeout)
+                       notify_email=notify_email, timeout=timeout, require_approval=require_approval)
     with transaction.atomic():
         [execution] = _create(plans=[plan], source=source, actor=actor, retry_of=retry_of)
     logger.info("execution %s of %s %s by %s via %s", execution.public_id, process.slug, execution.status,
