@@ -57,6 +57,7 @@ from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
 from api_app.callers import ApiCaller
+from api_app.counters import counter_incr
 from api_app.models import ApiKey
 from executions import services as executions_services
 from executions.actors import Actor
@@ -313,12 +314,7 @@ _next_write_try: dict[str, float] = {}  # per process: when to next try to be th
 
 
 def _count_use(key: ApiKey) -> None:
-    pending_key = f"{_cache_key(key.prefix)}:uses"
-    try:
-        cache.incr(pending_key)
-    except ValueError:
-        if not cache.add(pending_key, 1, None):
-            cache.incr(pending_key)
+    counter_incr(f"{_cache_key(key.prefix)}:uses", timeout=None)
     # One writer per key and window across all processes (cache.add); each process asks at most once a window.
     now = time.monotonic()
     if _next_write_try.get(key.prefix, 0.0) <= now:

@@ -11,9 +11,9 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.cache import cache
 from rest_framework.request import Request
 
+from api_app.counters import counter_incr
 from api_app.permissions import caller_of
 
 WINDOW_SECONDS = 60
@@ -52,14 +52,6 @@ def rate_limit_take(request: Request) -> RateState | None:
     now = time.time()
     window = int(now // WINDOW_SECONDS)
     key = f"heptora:rl:{bucket}:{window}"
-    # add() then incr() is atomic on Redis; two racing first requests both end up counted.
-    if cache.add(key, 1, timeout=WINDOW_SECONDS + 5):
-        count = 1
-    else:
-        try:
-            count = cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.add(key, 1, timeout=WINDOW_SECONDS + 5)
-            count = 1
+    count = counter_incr(key, timeout=WINDOW_SECONDS + 5)  # atomic across web processes on Redis
     reset = max(1, int((window + 1) * WINDOW_SECONDS - now + 0.999))
     return RateState(limit=limit, remaining=limit - count, reset=reset)

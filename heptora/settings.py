@@ -109,6 +109,9 @@ DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # The same backend with a health check only for connections idle for a second (heptora/db).
+        DATABASES["default"]["ENGINE"] = "heptora.db.postgresql"
 else:
     DATABASES = {
         "default": {
@@ -156,6 +159,11 @@ else:
     }
 
 CELERY_TASK_DEFAULT_QUEUE = env_str("HEPTORA_QUEUE", "heptora")
+# Celery's Django fixup closes the database connection around every task unless this is set, so each
+# execution would open a new PostgreSQL connection before it could claim its row (half of a trivial
+# execution's cost). The engine calls close_old_connections() at the start of each run, which still
+# honours CONN_MAX_AGE and drops broken connections.
+CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 100)
 CELERY_TASK_IGNORE_RESULT = True  # Outcomes live on the Execution row, not in a result backend.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -237,6 +245,9 @@ HEPTORA_MAX_ATTEMPTS = env_int("HEPTORA_MAX_ATTEMPTS", 3, minimum=1)
 HEPTORA_API_RATE_LIMIT = env_int("HEPTORA_API_RATE_LIMIT", 100, minimum=1)  # per caller per minute
 HEPTORA_MAX_INLINE_FILE_BYTES = env_int("HEPTORA_MAX_INLINE_FILE_BYTES", 1024 * 1024, minimum=1)
 HEPTORA_API_BATCH_MAX = env_int("HEPTORA_API_BATCH_MAX", 500, minimum=1)
+# The API call log is written in batches (api_app/calls.py): this many rows, or rows this old.
+HEPTORA_API_CALL_LOG_BATCH = env_int("HEPTORA_API_CALL_LOG_BATCH", 50, minimum=1)
+HEPTORA_API_CALL_LOG_FLUSH_SECONDS = env_float("HEPTORA_API_CALL_LOG_FLUSH_SECONDS", 1.0, minimum=0.05)
 if HEPTORA_STALE_AFTER_SECONDS < 3 * HEPTORA_HEARTBEAT_SECONDS:
     # Otherwise a live execution between two heartbeats looks dead and is started a second time.
     raise ImproperlyConfigured(

@@ -26,6 +26,9 @@ os.environ.update(
         "HEPTORA_RECOVERY_INTERVAL": "1",
         "HEPTORA_TIMEOUT_GRACE": "2",
         "LOG_LEVEL": "WARNING",
+        # Each API call's log row written in its own request, so tests read it at once (the batching
+        # itself has its own test).
+        "HEPTORA_API_CALL_LOG_BATCH": "1",
     }
 )
 

@@ -274,6 +274,24 @@ def test_each_call_is_logged_once_with_caller_status_and_execution(sam: Client, 
     assert first.duration_ms >= 0
 
 
+@pytest.mark.django_db(transaction=True)
+def test_under_load_calls_are_logged_in_batches_and_none_is_lost(staff_user: User, settings: Any) -> None:
+    """Production writes the call log in batches: a full batch at once, a partial one within the interval."""
+    settings.HEPTORA_API_CALL_LOG_BATCH = 3
+    settings.HEPTORA_API_CALL_LOG_FLUSH_SECONDS = 0.3
+    client = integration(staff_user)
+
+    ids = [execute(client).json()["executionId"] for _ in range(3)]
+    assert sorted(ApiCall.objects.values_list("execution_id", flat=True)) == sorted(ids)  # the batch was full
+
+    fourth = execute(client).json()["executionId"]
+    assert ApiCall.objects.count() == 3  # waiting in the buffer
+    deadline = time.monotonic() + 5
+    while ApiCall.objects.count() < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert ApiCall.objects.filter(execution_id=fourth, status_code=202).exists()
+
+
 def test_an_api_callers_calls_are_logged_under_its_name(staff_user: User) -> None:
     response = execute(integration(staff_user), HTTP_USER_AGENT="Shopify-Webhooks/1.0")
 
