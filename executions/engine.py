@@ -164,6 +164,12 @@ def worker_name() -> str:
 def run(execution_pk: int) -> str:
     """Run the execution ``execution_pk`` if it is queued. Returns the final (or current) status."""
     close_old_connections()
+    # Claim first: the usual message finds its execution queued, and the claim is then the first and only
+    # statement before the process runs (a read before it was a third of the enqueue-to-start time).
+    lease = secrets.token_hex(8)
+    claimed = services.execution_claim(execution_pk=execution_pk, lease=lease, worker=worker_name())
+    if claimed is not None:
+        return _run_claimed(claimed)
     execution = Execution.objects.select_related("process").filter(pk=execution_pk).first()
     if execution is None:
         logger.warning("execution pk=%s no longer exists; message dropped", execution_pk)
@@ -178,13 +184,8 @@ def run(execution_pk: int) -> str:
         else:
             logger.info("%s is already running on %s; duplicate message dropped", execution, execution.worker)
         return execution.status
-    lease = secrets.token_hex(8)
-    claimed = services.execution_claim(execution_pk=execution_pk, lease=lease, worker=worker_name())
-    if claimed is None:
-        execution.refresh_from_db()
-        logger.info("%s is %s, not queued; message dropped", execution, execution.status)
-        return execution.status
-    return _run_claimed(claimed)
+    logger.info("%s is %s, not queued; message dropped", execution, execution.status)
+    return execution.status
 
 
 def _run_claimed(execution: Execution) -> str:
