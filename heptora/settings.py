@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "oauth2_provider",
     "guardian",
+    "adminsortable2",
     "django_celery_beat",
     # Heptora: the core first, then the listeners and front doors that build on it.
     "executions",
@@ -188,7 +189,10 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 GUARDIAN_RAISE_403 = False
 ANONYMOUS_USER_NAME = None  # Anonymous access is decided per form, never through a guardian pseudo-user.
-LOGIN_URL = "admin:login"
+LOGIN_URL = "login"  # the web forms' sign-in page (admin keeps its own)
+LOGIN_REDIRECT_URL = "forms_app:list"
+LOGOUT_REDIRECT_URL = "forms_app:list"
+CSRF_FAILURE_VIEW = "forms_app.views.csrf_failure"
 
 # --- I18N, static ---------------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -204,6 +208,16 @@ STORAGES = {
 }
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT") or VAR_DIR / "media")
 MEDIA_URL = "media/"
+# Uploads (web forms): each file is checked by content and against HEPTORA_FORM_MAX_UPLOAD_MB (or its field's
+# own smaller limit); a bigger request is refused before it is read (forms_app.web). Files above 2.5 MB stream
+# to a temporary file instead of memory; other request data stays capped at 2.5 MB, and one request may carry
+# at most 20 files.
+HEPTORA_FORM_MAX_UPLOAD_MB = env_int("HEPTORA_FORM_MAX_UPLOAD_MB", 10, minimum=1)
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+DATA_UPLOAD_MAX_NUMBER_FILES = 20
+FILE_UPLOAD_PERMISSIONS = 0o640
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o750
 
 # --- E-mail ---------------------------------------------------------------------------------------------
 EMAIL_HOST = env_str("EMAIL_HOST")

@@ -64,6 +64,17 @@ def operator() -> Actor:
     return Actor.system("cli:test")
 
 
+@pytest.fixture(autouse=True)
+def forget_cached_form_definitions() -> Iterator[None]:
+    """A form a test made (seed_demo, admin, an import) is rolled back with the test; its compiled definition,
+    cached in Redis, must go too. (The database cache table is rolled back by itself.)"""
+    yield
+    if "DatabaseCache" not in settings.CACHES["default"]["BACKEND"]:
+        from forms_app.parameters import fields_cache_clear
+
+        fields_cache_clear()
+
+
 # --- A real worker --------------------------------------------------------------------------------------
 
 
