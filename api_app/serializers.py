@@ -141,3 +141,8 @@ class ExecutionEventOut(serializers.Serializer):
     level = serializers.CharField()
     message = serializers.CharField()
     data = serializers.DictField()
+
+
+class DecisionRequest(StrictSerializer):
+    comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000,
+                                    help_text="Why: kept with the vote and shown in the execution's events.")

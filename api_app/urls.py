@@ -1,6 +1,6 @@
 from django.urls import path
 
-from api_app.views import account, executions, processes
+from api_app.views import account, approvals, executions, processes
 
 app_name = "api"
 
@@ -17,4 +17,6 @@ urlpatterns = [
     path("executions/<str:execution_id>/events", executions.ExecutionEventsView.as_view(), name="execution-events"),
     path("executions/<str:execution_id>/cancel", executions.ExecutionCancelView.as_view(), name="execution-cancel"),
     path("executions/<str:execution_id>/retry", executions.ExecutionRetryView.as_view(), name="execution-retry"),
+    path("executions/<str:execution_id>/approve", approvals.ExecutionApproveView.as_view(), name="execution-approve"),
+    path("executions/<str:execution_id>/reject", approvals.ExecutionRejectView.as_view(), name="execution-reject"),
 ]

@@ -270,6 +270,14 @@ if HEPTORA_STALE_AFTER_SECONDS < 3 * HEPTORA_HEARTBEAT_SECONDS:
     )
 HEPTORA_DEMO_PASSWORD = env_str("HEPTORA_DEMO_PASSWORD", "heptora-demo")
 HEPTORA_DEMO_STEP_DELAY = env_float("HEPTORA_DEMO_STEP_DELAY", 0.4, minimum=0)
+# Where people reach this server: links in e-mails (approval decision pages) start with it.
+HEPTORA_BASE_URL = env_str("HEPTORA_BASE_URL", "http://127.0.0.1:8000")
+# Approvals: defaults for a process without its own policy (a form marked "requires approval").
+HEPTORA_DEFAULT_APPROVER_GROUP = env_str("HEPTORA_DEFAULT_APPROVER_GROUP", "Managers")
+HEPTORA_APPROVAL_TIMEOUT = env_int("HEPTORA_APPROVAL_TIMEOUT", 4 * 3600, minimum=60)
+HEPTORA_APPROVAL_REMINDER_BEFORE = env_int("HEPTORA_APPROVAL_REMINDER_BEFORE", 1800, minimum=0)
+HEPTORA_APPROVAL_LINK_MAX_AGE = env_int("HEPTORA_APPROVAL_LINK_MAX_AGE", 7 * 24 * 3600, minimum=60)
+HEPTORA_APPROVAL_CHECK_INTERVAL = env_float("HEPTORA_APPROVAL_CHECK_INTERVAL", 60.0, minimum=0.5)
 # Benchmark only (bench/run.sh): mounts the bench endpoints at /bench/. Never set it in production.
 HEPTORA_BENCH_ENDPOINTS = env_bool("HEPTORA_BENCH_ENDPOINTS", False)
 
@@ -279,6 +287,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": HEPTORA_RECOVERY_INTERVAL,
     },
     "heptora-resend-pending-notifications": {"task": "notifications.resend_pending", "schedule": 60.0},
+    "heptora-expire-approvals": {"task": "approvals.expire_due", "schedule": HEPTORA_APPROVAL_CHECK_INTERVAL},
     "heptora-purge-idempotency-records": {"task": "api_app.purge_idempotency_records", "schedule": 3600.0},
 }
 

@@ -69,6 +69,33 @@ def notification_enqueue_for_outcome(event: lifecycle.LifecycleEvent) -> None:
             logger.warning("could not queue notification %s (%s: %s); it will be resent", pk, type(exc).__name__, exc)
 
 
+def notification_queue(*, execution: Execution, event_type: str, recipient: str, subject: str, body: str) -> bool:
+    """Write an e-mail to send about ``execution`` in the caller's transaction and send it after commit.
+
+    For other apps (approvals e-mail approvers). One message per execution, ``event_type`` and recipient:
+    a second call with the same three writes nothing and returns False.
+    """
+    from notifications.tasks import send_notification
+
+    try:
+        with transaction.atomic():  # a savepoint: a duplicate must not abort the caller's transaction
+            notification = Notification.objects.create(
+                execution=execution, event_type=event_type[:40], recipient=recipient, subject=subject[:300], body=body
+            )
+    except IntegrityError:
+        return False
+
+    def enqueue() -> None:
+        try:
+            send_notification.apply_async(args=[notification.pk], queue=settings.CELERY_TASK_DEFAULT_QUEUE)
+        except Exception as exc:  # broker down: the periodic resend picks the pending row up
+            logger.warning("could not queue notification %s (%s: %s); it will be resent", notification.pk,
+                           type(exc).__name__, exc)
+
+    transaction.on_commit(enqueue)
+    return True
+
+
 MAX_ATTEMPTS = 6
 
 
