@@ -72,8 +72,10 @@ def notification_enqueue_for_outcome(event: lifecycle.LifecycleEvent) -> None:
 def notification_queue(*, execution: Execution, event_type: str, recipient: str, subject: str, body: str) -> bool:
     """Write an e-mail to send about ``execution`` in the caller's transaction and send it after commit.
 
-    For other apps (approvals e-mail approvers). One message per execution, ``event_type`` and recipient:
-    a second call with the same three writes nothing and returns False.
+    For messages another app sends on its own account (approvals e-mail approvers; a web form confirms
+    "we received your request"); the row is the delivery log, retried like the outcome e-mails. One message
+    per execution, ``event_type`` and recipient: a second call with the same three writes nothing and
+    returns False.
     """
     from notifications.tasks import send_notification
 
@@ -143,28 +145,3 @@ def notifications_resend_pending() -> list[int]:
         send_notification.apply_async(args=[pk], queue=settings.CELERY_TASK_DEFAULT_QUEUE)
     return pks
 
-
-def notification_queue(*, execution: Execution, event_type: str, recipient: str, subject: str, body: str) -> None:
-    """Write a message about ``execution`` now (in the caller's transaction) and send it after commit.
-
-    For messages a front door sends on its own account (a web form's "we received your request"); the row
-    is the delivery log, retried like the outcome e-mails. The same event and recipient are written once.
-    """
-    try:
-        with transaction.atomic():
-            notification = Notification.objects.create(execution=execution, event_type=event_type,
-                                                       recipient=recipient, subject=subject[:300], body=body)
-    except IntegrityError:
-        logger.info("notification for %s %s already exists", execution.public_id, event_type)
-        return
-
-    def enqueue() -> None:
-        from notifications.tasks import send_notification
-
-        try:
-            send_notification.apply_async(args=[notification.pk], queue=settings.CELERY_TASK_DEFAULT_QUEUE)
-        except Exception as exc:  # broker down: the periodic resend picks the pending row up
-            logger.warning("could not queue notification %s (%s: %s); it will be resent", notification.pk,
-                           type(exc).__name__, exc)
-
-    transaction.on_commit(enqueue)
