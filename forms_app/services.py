@@ -29,7 +29,7 @@ from guardian.shortcuts import assign_perm, get_objects_for_user, remove_perm
 from executions import services as executions_services
 from executions.actors import Actor
 from executions.errors import InvalidParameters, LaunchDenied
-from executions.models import Process
+from executions.models import ExecutionSource, Process
 from forms_app import parameters, uploads
 from forms_app.models import FieldType, FormAccess, FormDefinition, FormField, FormSubmission, ProfileDefault
 
@@ -476,3 +476,19 @@ def _full_clean(obj: Any, what: str, *, exclude: list[str]) -> None:
     except ValidationError as exc:
         details = "; ".join(f"{key}: {' '.join(messages)}" for key, messages in exc.message_dict.items())
         raise ValueError(f"In {what}: {details}") from None
+
+
+def form_retry(execution: Execution, *, submitter: Submitter) -> Execution:
+    """Start a failed or cancelled form request again, on the authority of the form it was sent with
+    (someone who may use a form need not hold the process permission). Raises what execution_retry raises."""
+    from forms_app.models import FormSubmission
+
+    actor = submitter_actor(submitter)
+    submission = FormSubmission.objects.select_related("form").filter(execution=execution).first()
+    form = submission.form if submission else None
+    if form is not None and form.is_active and form_can_use(submitter.user, form):
+        return executions_services.execution_retry(
+            execution=execution, actor=actor, source=ExecutionSource.FORM, authorized_by=f"form:{form.slug}",
+            require_approval=form.requires_approval,
+        )
+    return executions_services.execution_retry(execution=execution, actor=actor, source=ExecutionSource.FORM)

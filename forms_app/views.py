@@ -23,9 +23,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from executions import access
 from executions.errors import HeptoraError, InvalidParameters, LaunchDenied, ProcessPaused
-from executions.models import ExecutionSource, ExecutionStatus
+from executions.models import ExecutionStatus
 from executions.selectors import execution_as_dict
-from executions.services import execution_retry
 from forms_app import services, web
 from forms_app.models import FormDefinition
 
@@ -161,7 +160,8 @@ def run_retry(request: HttpRequest, execution_id: str) -> HttpResponse:
         messages.error(request, "This request cannot be started again.")
         return redirect("forms_app:run", execution_id=execution.public_id)
     try:
-        retry = execution_retry(execution=execution, actor=web.actor_for(request), source=ExecutionSource.FORM)
+        submitter = services.Submitter(user=request.user, session_key=web.session_key(request))
+        retry = services.form_retry(execution, submitter=submitter)
     except HeptoraError as exc:
         messages.error(request, exc.message)
         return redirect("forms_app:run", execution_id=execution.public_id)

@@ -502,6 +502,7 @@ def test_it_seeds_the_demo_once_however_often_it_runs() -> None:
                      "demo users: admin, manager, staff, integrator (password from HEPTORA_DEMO_PASSWORD)\n"
                      "created form Order Processing Request (/forms/order-processing/)\n"
                      "created form Submit Monthly Metrics (/forms/monthly-metrics/)\n"
+                     "approval policy for sensitive-report: any one of Managers, 4 hours\n"
                      "Demo data is ready.\n")
     assert second == ("demo users: admin, manager, staff, integrator (password from HEPTORA_DEMO_PASSWORD)\n"
                       "Demo data is ready.\n")

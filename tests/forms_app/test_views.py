@@ -434,6 +434,26 @@ def test_a_failed_request_can_be_tried_again_once(order_form: FormDefinition, st
     assert retry.source == "form"
 
 
+def test_a_form_user_without_the_process_permission_retries_on_the_forms_authority(
+    forms: dict[str, FormDefinition], outsider: User
+) -> None:
+    """The order form is open to any signed-in user; Olga holds no permission on the process itself."""
+    form = forms["order-processing"]
+    form.access = FormAccess.AUTHENTICATED
+    form.save(update_fields=["access"])
+    client = signed_in(outsider)
+    sent = send(client, ORDER_URL, GOOD_ORDER)
+    execution = Execution.objects.get()
+    assert sent["Location"] == f"/runs/{execution.public_id}/"
+    execution_transition(execution=execution, to=ExecutionStatus.FAILED, message="Payment declined")
+
+    retried = client.post(f"/runs/{execution.public_id}/retry/")
+
+    [retry] = Execution.objects.filter(retry_of=execution)
+    assert retried["Location"] == f"/runs/{retry.public_id}/"
+    assert retry.actor_user == outsider
+
+
 def test_a_running_request_offers_no_retry_and_refuses_one(order_form: FormDefinition, staff_user: User) -> None:
     execution = start_order(staff_user)
     client = signed_in(staff_user)
