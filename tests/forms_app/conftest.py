@@ -9,21 +9,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import AnonymousUser, User
-from django.core.cache import cache
+from django.contrib.auth.models import AnonymousUser, Group, User
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from executions.models import Process
-from forms_app.models import FormDefinition, FormField
+from forms_app import demo, services
+from forms_app.models import FormAccess, FormDefinition, FormField
+from forms_app.parameters import fields_cache_clear
 from forms_app.services import Submitter
+from tests.conftest import PASSWORD
 
 
 @pytest.fixture(autouse=True)
 def fresh_cache(db: None) -> Iterator[None]:
-    """Compiled form definitions live in the cache: no test sees another's (rolled back) forms."""
-    cache.clear()
+    """Compiled form definitions live in the cache: no test sees another's (rolled back) forms. Only those
+    keys go: the cache shares Redis with the broker, whose queues a test worker may be reading."""
+    fields_cache_clear()
     yield
-    cache.clear()
+    fields_cache_clear()
 
 
 @pytest.fixture(autouse=True)
@@ -78,3 +81,35 @@ def ole2(stream: str) -> bytes:
 
 def upload(name: str, content: bytes, content_type: str = "application/octet-stream") -> SimpleUploadedFile:
     return SimpleUploadedFile(name, content, content_type=content_type)
+
+
+# --- The demo forms, as the browser and view tests use them ---------------------------------------------
+
+
+@pytest.fixture
+def forms(db: None) -> dict[str, FormDefinition]:
+    demo.seed(lambda line: None)
+    return {form.slug: form for form in FormDefinition.objects.all()}
+
+
+@pytest.fixture
+def order_form(forms: dict[str, FormDefinition], staff_user: User) -> FormDefinition:
+    """The order form, for the Staff role only."""
+    form = forms["order-processing"]
+    form.access = FormAccess.RESTRICTED
+    form.save(update_fields=["access"])
+    services.form_grant_access(form, users=[], groups=[Group.objects.get(name="Staff")])
+    return form
+
+
+@pytest.fixture
+def department_manager(forms: dict[str, FormDefinition]) -> User:
+    """A member of Department Managers, the only role the monthly metrics form is for."""
+    role = Group.objects.get_or_create(name="Department Managers")[0]
+    form = forms["monthly-metrics"]
+    form.access = FormAccess.RESTRICTED
+    form.save(update_fields=["access"])
+    services.form_grant_access(form, users=[], groups=[role])
+    user = User.objects.create_user("dana", "dana@example.com", PASSWORD, first_name="Dana", last_name="Lee")
+    user.groups.add(role)
+    return user

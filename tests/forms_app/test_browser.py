@@ -14,43 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 
 from executions.models import Execution
-from forms_app import demo, services
-from forms_app.models import FormAccess, FormDefinition
+from forms_app.models import FormDefinition
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
-
-
-@pytest.fixture
-def forms(transactional_db: None) -> dict[str, FormDefinition]:
-    demo.seed(lambda line: None)
-    return {form.slug: form for form in FormDefinition.objects.all()}
-
-
-@pytest.fixture
-def order_form(forms: dict[str, FormDefinition], staff_user: User) -> FormDefinition:
-    form = forms["order-processing"]
-    form.access = FormAccess.RESTRICTED
-    form.save(update_fields=["access"])
-    services.form_grant_access(form, users=[], groups=[Group.objects.get(name="Staff")])
-    return form
-
-
-@pytest.fixture
-def department_manager(forms: dict[str, FormDefinition]) -> User:
-    role = Group.objects.get_or_create(name="Department Managers")[0]
-    form = forms["monthly-metrics"]
-    form.access = FormAccess.RESTRICTED
-    form.save(update_fields=["access"])
-    services.form_grant_access(form, users=[], groups=[role])
-    user = User.objects.create_user("dana", "dana@example.com", PASSWORD, first_name="Dana", last_name="Lee")
-    user.groups.add(role)
-    return user
 
 
 @pytest.fixture

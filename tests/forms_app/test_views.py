@@ -11,14 +11,13 @@ import re
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from executions.actors import Actor
 from executions.models import Execution, ExecutionStatus
 from executions.services import execution_start, execution_transition
-from forms_app import demo, services
 from forms_app.models import FormAccess, FormDefinition
 from tests.conftest import PASSWORD
 
@@ -31,35 +30,6 @@ PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 
 
 # --- Given ----------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def forms(db: None) -> dict[str, FormDefinition]:
-    demo.seed(lambda line: None)
-    return {form.slug: form for form in FormDefinition.objects.all()}
-
-
-@pytest.fixture
-def order_form(forms: dict[str, FormDefinition], staff_user: User) -> FormDefinition:
-    """The order form, for the Staff role only."""
-    form = forms["order-processing"]
-    form.access = FormAccess.RESTRICTED
-    form.save(update_fields=["access"])
-    services.form_grant_access(form, users=[], groups=[Group.objects.get(name="Staff")])
-    return form
-
-
-@pytest.fixture
-def department_manager(forms: dict[str, FormDefinition]) -> User:
-    """A member of Department Managers, the only role the monthly metrics form is for."""
-    role = Group.objects.get_or_create(name="Department Managers")[0]
-    form = forms["monthly-metrics"]
-    form.access = FormAccess.RESTRICTED
-    form.save(update_fields=["access"])
-    services.form_grant_access(form, users=[], groups=[role])
-    user = User.objects.create_user("dana", "dana@example.com", PASSWORD, first_name="Dana", last_name="Lee")
-    user.groups.add(role)
-    return user
 
 
 def signed_in(user: User) -> Client:
