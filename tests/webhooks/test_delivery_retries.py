@@ -6,6 +6,7 @@ the product's 1 s, 2 s, 4 s, 8 s, 16 s in the same ratios.
 
 from __future__ import annotations
 
+import itertools
 from email import message_from_string
 from pathlib import Path
 
@@ -25,7 +26,7 @@ TOLERANCE = 0.01  # timers may fire a few milliseconds early
 
 
 def gaps(received: list) -> list[float]:
-    return [later.at - earlier.at for earlier, later in zip(received, received[1:], strict=False)]
+    return [later.at - earlier.at for earlier, later in itertools.pairwise(received)]
 
 
 def test_a_delivery_that_succeeds_at_once_is_sent_once_and_verifies(
