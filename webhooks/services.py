@@ -286,13 +286,14 @@ def _create_and_enqueue(event: lifecycle.LifecycleEvent, execution: Execution, *
     return created
 
 
-def deliveries_enqueue(pks: list[int], *, countdown: float = 0) -> None:
+def deliveries_enqueue(pks: list[int], *, countdown: float = 0, attempts: int | None = None) -> None:
     """Put the deliveries' tasks on the broker. A broker outage is logged: beat queues them again later."""
     from webhooks.tasks import deliver
 
     for pk in pks:
         try:
-            deliver.apply_async(args=[pk], countdown=countdown or None, queue=settings.CELERY_TASK_DEFAULT_QUEUE)
+            deliver.apply_async(args=[pk, attempts], countdown=countdown or None,
+                                queue=settings.CELERY_TASK_DEFAULT_QUEUE)
         except Exception as exc:
             logger.warning("could not queue webhook delivery %s (%s: %s); it will be queued again", pk,
                            type(exc).__name__, exc)
@@ -354,7 +355,7 @@ def deliveries_requeue_due() -> list[int]:
     if pks:
         # Not queued again before another HEPTORA_WEBHOOK_REQUEUE_AFTER_SECONDS, however long the queue.
         Delivery.objects.filter(pk__in=pks).update(next_attempt_at=now)
-        deliveries_enqueue(pks)
+        deliveries_enqueue(pks)  # whatever their attempts: a lost message's successor must not be dropped
     return pks
 
 
@@ -365,6 +366,7 @@ def deliveries_requeue_due() -> list[int]:
 class AttemptOutcome:
     attempted: bool
     retry_in: float | None  # seconds until the task must run again; None when the delivery is settled
+    attempts: int = 0  # the delivery's attempts so far
 
 
 def retry_delay(attempt: int) -> float | None:
@@ -390,23 +392,26 @@ def retry_after_seconds(value: str | None) -> float | None:
     return max(0.0, min(seconds, settings.HEPTORA_WEBHOOK_RETRY_AFTER_MAX))
 
 
-def delivery_attempt(*, delivery_pk: int) -> AttemptOutcome | None:
-    """Make the delivery's next attempt if it is due and nobody else is making it. None: nothing to do."""
+def delivery_attempt(*, delivery_pk: int, expect_attempts: int | None = None) -> AttemptOutcome | None:
+    """Make the delivery's next attempt if it is due and nobody else is making it. None: nothing to do.
+
+    ``expect_attempts`` (from the task's message): None, or the attempts the delivery must still have.
+    """
     delivery = Delivery.objects.filter(pk=delivery_pk, status=DeliveryStatus.PENDING).select_related(
         "endpoint", "callback", "owner").first()
-    if delivery is None:
+    if delivery is None or (expect_attempts is not None and delivery.attempts != expect_attempts):
         return None
     now = timezone.now()
     early = (delivery.next_attempt_at - now).total_seconds()
-    if early > 0.005:
-        return AttemptOutcome(attempted=False, retry_in=early)  # arrived before its time: wait for it
+    if early > 0.005:  # arrived before its time: wait for it
+        return AttemptOutcome(attempted=False, retry_in=early, attempts=delivery.attempts)
     target = delivery.endpoint or delivery.callback
     if target is None or (not target.is_active and delivery.event_type != TEST_EVENT):
         reason = target.disabled_reason if target is not None else ""
         Delivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.PENDING).update(
             status=DeliveryStatus.FAILED, completed_at=now, claimed_until=None,
             last_error=f"Not sent: the receiver is disabled. {reason}".strip())
-        return AttemptOutcome(attempted=False, retry_in=None)
+        return AttemptOutcome(attempted=False, retry_in=None, attempts=delivery.attempts)
     number = delivery.attempts + 1
     lease = settings.HEPTORA_WEBHOOK_CONNECT_TIMEOUT + settings.HEPTORA_WEBHOOK_READ_TIMEOUT + 30
     claimed = Delivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.PENDING, attempts=delivery.attempts).filter(
@@ -470,7 +475,7 @@ def _record(*, delivery: Delivery, target: WebhookEndpoint | ExecutionCallback, 
         values.update(next_attempt_at=now + timedelta(seconds=retry_in))
     Delivery.objects.filter(pk=delivery.pk, attempts=number).update(**values)
     logger.info("delivery %s attempt %s → %s %s", delivery.public_id, number, status, error[:200])
-    return AttemptOutcome(attempted=True, retry_in=retry_in)
+    return AttemptOutcome(attempted=True, retry_in=retry_in, attempts=number)
 
 
 def _disable(target: WebhookEndpoint | ExecutionCallback, reason: str) -> None:

@@ -134,7 +134,7 @@ def destination_check(url: str, *, require_https: bool | None = None) -> Destina
     allowed_hosts, allowed_networks = _allowlist()
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError, OSError):
+    except (socket.gaierror, UnicodeError, OSError, ValueError):  # ValueError: a NUL in the name
         raise UnsafeDestination(f"The host '{host}' could not be resolved.") from None
     addresses: list[str] = []
     for info in infos:

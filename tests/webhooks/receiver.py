@@ -117,7 +117,7 @@ class Receiver:
 
 def _verify(secrets: list[str], body: bytes, headers: dict[str, str]) -> tuple[bool, str]:
     error = "no secret"
-    for secret in secrets:
+    for secret in filter(None, secrets):
         try:
             Webhook(secret).verify(body, headers)
             return True, ""

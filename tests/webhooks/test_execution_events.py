@@ -89,7 +89,7 @@ def test_a_delivery_whose_task_never_reached_the_broker_is_queued_again_by_beat(
     endpoint = endpoint_for(integrator, receiver.route(path))
     receiver.set_secret(path, endpoint.secret)
     with monkeypatch.context() as broker_down:
-        broker_down.setattr(services, "deliveries_enqueue", lambda pks, countdown=0: None)
+        broker_down.setattr(services, "deliveries_enqueue", lambda pks, **kwargs: None)
         delivery = services.endpoint_send_test(endpoint=endpoint)
     Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now() - timedelta(minutes=5))
 
@@ -179,6 +179,22 @@ def test_an_endpoint_failing_deliveries_in_a_row_is_disabled_and_its_owner_told(
     queued.refresh_from_db()
     assert (queued.status, queued.attempts) == (DeliveryStatus.FAILED, 0)
     assert queued.last_error == "Not sent: the receiver is disabled. 2 deliveries in a row failed."
+
+
+@pytest.mark.django_db
+def test_a_duplicate_task_message_never_makes_a_second_attempt(receiver: Receiver, path: str,
+                                                               integrator: User) -> None:
+    endpoint = endpoint_for(integrator, receiver.route(path, then=Reply(500)))
+    receiver.set_secret(path, endpoint.secret)
+    delivery = services.endpoint_send_test(endpoint=endpoint)
+    first = services.delivery_attempt(delivery_pk=delivery.pk, expect_attempts=0)
+    Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
+
+    duplicate = services.delivery_attempt(delivery_pk=delivery.pk, expect_attempts=0)
+
+    assert first is not None and (first.attempts, first.retry_in) == (1, 0.05)
+    assert duplicate is None
+    assert len(receiver.at(path)) == 1
 
 
 @pytest.mark.django_db

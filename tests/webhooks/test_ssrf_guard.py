@@ -63,6 +63,7 @@ def test_the_allowlist_lets_an_operator_permit_a_host_or_a_range(allowlist: list
     ("https:///x", "The URL has no host."),
     ("https://example.com:99999/x", "The URL is not valid (Port out of range 0-65535)."),
     ("https://no-such-host.invalid/x", "The host 'no-such-host.invalid' could not be resolved."),
+    ("https://a\x00b.example/x", "The host 'a\x00b.example' could not be resolved."),
 ])
 def test_it_refuses_urls_it_cannot_or_may_not_call(url: str, message: str) -> None:
     with pytest.raises(transport.UnsafeDestination) as refused:
