@@ -14,7 +14,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from heptora.env import env_bool, env_float, env_int, env_list, env_str
+from heptora.env import env_bool, env_float, env_float_item, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("HEPTORA_VAR_DIR") or BASE_DIR / "var")
@@ -268,6 +268,22 @@ if HEPTORA_STALE_AFTER_SECONDS < 3 * HEPTORA_HEARTBEAT_SECONDS:
         f"HEPTORA_STALE_AFTER_SECONDS ({HEPTORA_STALE_AFTER_SECONDS}) must be at least three times "
         f"HEPTORA_HEARTBEAT_SECONDS ({HEPTORA_HEARTBEAT_SECONDS})."
     )
+# Webhooks (docs/webhooks.md). The retry schedule is the seconds before each retry (the product's policy:
+# 5 retries after 1, 2, 4, 8 and 16 s); the backoff scale multiplies it and Retry-After (tests use 0.05).
+HEPTORA_WEBHOOK_RETRY_SCHEDULE = [env_float_item("HEPTORA_WEBHOOK_RETRY_SCHEDULE", item)
+                                  for item in env_list("HEPTORA_WEBHOOK_RETRY_SCHEDULE", ["1", "2", "4", "8", "16"])]
+HEPTORA_WEBHOOK_BACKOFF_SCALE = env_float("HEPTORA_WEBHOOK_BACKOFF_SCALE", 1.0, minimum=0.001)
+HEPTORA_WEBHOOK_RETRY_AFTER_MAX = env_float("HEPTORA_WEBHOOK_RETRY_AFTER_MAX", 600.0, minimum=0)
+HEPTORA_WEBHOOK_CONNECT_TIMEOUT = env_float("HEPTORA_WEBHOOK_CONNECT_TIMEOUT", 5.0, minimum=0.01)
+HEPTORA_WEBHOOK_READ_TIMEOUT = env_float("HEPTORA_WEBHOOK_READ_TIMEOUT", 15.0, minimum=0.01)
+HEPTORA_WEBHOOK_RESPONSE_EXCERPT = env_int("HEPTORA_WEBHOOK_RESPONSE_EXCERPT", 2048, minimum=0)
+HEPTORA_WEBHOOK_DISABLE_AFTER_FAILURES = env_int("HEPTORA_WEBHOOK_DISABLE_AFTER_FAILURES", 20, minimum=1)
+HEPTORA_WEBHOOK_SECRET_GRACE_HOURS = env_float("HEPTORA_WEBHOOK_SECRET_GRACE_HOURS", 24.0, minimum=0)
+HEPTORA_WEBHOOK_REQUEUE_AFTER_SECONDS = env_float("HEPTORA_WEBHOOK_REQUEUE_AFTER_SECONDS", 60.0, minimum=0.1)
+HEPTORA_WEBHOOK_REQUEUE_INTERVAL = env_float("HEPTORA_WEBHOOK_REQUEUE_INTERVAL", 30.0, minimum=0.5)
+HEPTORA_WEBHOOK_ALLOWLIST = env_list("HEPTORA_WEBHOOK_ALLOWLIST", [])  # hosts and CIDRs the SSRF guard lets through
+HEPTORA_WEBHOOK_REQUIRE_HTTPS = env_bool("HEPTORA_WEBHOOK_REQUIRE_HTTPS", not DEBUG)
+HEPTORA_WEBHOOK_CA_BUNDLE = env_str("HEPTORA_WEBHOOK_CA_BUNDLE")  # empty: certifi's Mozilla bundle
 HEPTORA_DEMO_PASSWORD = env_str("HEPTORA_DEMO_PASSWORD", "heptora-demo")
 HEPTORA_DEMO_STEP_DELAY = env_float("HEPTORA_DEMO_STEP_DELAY", 0.4, minimum=0)
 # Where people reach this server: links in e-mails (approval decision pages) start with it.
@@ -288,6 +304,10 @@ CELERY_BEAT_SCHEDULE = {
     },
     "heptora-resend-pending-notifications": {"task": "notifications.resend_pending", "schedule": 60.0},
     "heptora-expire-approvals": {"task": "approvals.expire_due", "schedule": HEPTORA_APPROVAL_CHECK_INTERVAL},
+    "heptora-requeue-webhook-deliveries": {
+        "task": "webhooks.requeue_due",
+        "schedule": HEPTORA_WEBHOOK_REQUEUE_INTERVAL,
+    },
     "heptora-purge-idempotency-records": {"task": "api_app.purge_idempotency_records", "schedule": 3600.0},
 }
 
@@ -324,6 +344,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SWAGGER_UI_SETTINGS": {"persistAuthorization": True, "tryItOutEnabled": True},
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "ExecutionStatusEnum": "executions.models.ExecutionStatus",
+        "DeliveryStatusEnum": "webhooks.models.DeliveryStatus",
+    },
     "SCHEMA_PATH_PREFIX": "/api/v1",  # tags each operation by its resource: processes, executions, me
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
