@@ -65,14 +65,16 @@ def operator() -> Actor:
 
 
 @pytest.fixture(autouse=True)
-def forget_cached_form_definitions() -> Iterator[None]:
-    """A form a test made (seed_demo, admin, an import) is rolled back with the test; its compiled definition,
-    cached in Redis, must go too. (The database cache table is rolled back by itself.)"""
+def forget_cached_definitions() -> Iterator[None]:
+    """A form or approval policy a test made (seed_demo, admin, an import) is rolled back with the test; what
+    is cached of it in Redis must go too. (The database cache table is rolled back by itself.)"""
     yield
     if "DatabaseCache" not in settings.CACHES["default"]["BACKEND"]:
+        from approvals.services import approval_policy_forget
         from forms_app.parameters import fields_cache_clear
 
         fields_cache_clear()
+        approval_policy_forget()
 
 
 # --- A real worker --------------------------------------------------------------------------------------

@@ -53,6 +53,19 @@ def test_a_policy_may_exempt_the_api(
     assert ApprovalRequest.objects.filter(execution=execution).exists() is held
 
 
+def test_a_changed_policy_applies_to_the_very_next_start(
+    request_report: Callable[..., Execution], policy: ApprovalPolicy
+) -> None:
+    assert request_report(source="api").status == S.AWAITING_APPROVAL  # the gate now remembers the policy
+
+    policy.exempt_sources = ["api"]
+    policy.save()
+    assert request_report(source="api").status == S.QUEUED
+
+    policy.delete()
+    assert request_report(source="form").status == S.QUEUED
+
+
 def test_a_process_without_a_policy_runs_at_once(staff_user: User) -> None:
     execution = executions_services.execution_start(
         process_id="order-processing", parameters={"orderId": "ORD-2024-001", "priority": "Low"}, source="form",
