@@ -18,8 +18,8 @@ class ApprovalsConfig(AppConfig):
         def forget(sender: type, instance: ApprovalPolicy, **kwargs: object) -> None:
             services.approval_policy_forget(instance.process.slug)
 
-        post_save.connect(forget, sender=ApprovalPolicy, dispatch_uid="approvals-policy-forget-save")
-        post_delete.connect(forget, sender=ApprovalPolicy, dispatch_uid="approvals-policy-forget-delete")
+        post_save.connect(forget, sender=ApprovalPolicy, weak=False, dispatch_uid="approvals-policy-forget-save")
+        post_delete.connect(forget, sender=ApprovalPolicy, weak=False, dispatch_uid="approvals-policy-forget-delete")
         # In the transaction that holds the execution, so a held execution always has its request.
         lifecycle.subscribe(services.approval_request_create, events=[lifecycle.PROCESS_AWAITING_APPROVAL],
                             phase="transaction")
