@@ -53,7 +53,8 @@ VENV_BIN = Path(sys.executable).parent
 DOC = ROOT / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- bench:results:begin -->", "<!-- bench:results:end -->"
 ORDER = {"parameters": {"orderId": "ORD-2024-001", "priority": "High", "customerName": "Ada Lovelace",
-                        "amount": 129.99, "emailNotification": True, "metadata": {"channel": "shop"}}}
+                        "amount": 129.99, "emailNotification": True, "email": "ada@example.com",
+                        "metadata": {"channel": "shop"}}}
 EXECUTE_PATH = "/api/v1/processes/order-processing/execute"
 GOALS = {"ratio": 0.25, "execute_p99_ms": 100.0, "start_p50_ms": 5.0, "start_p99_ms": 15.0}
 
