@@ -1,6 +1,6 @@
 from django.urls import path
 
-from api_app.views import account, executions, processes
+from api_app.views import account, chat, executions, processes
 
 app_name = "api"
 
@@ -17,4 +17,7 @@ urlpatterns = [
     path("executions/<str:execution_id>/events", executions.ExecutionEventsView.as_view(), name="execution-events"),
     path("executions/<str:execution_id>/cancel", executions.ExecutionCancelView.as_view(), name="execution-cancel"),
     path("executions/<str:execution_id>/retry", executions.ExecutionRetryView.as_view(), name="execution-retry"),
+    path("chat/messages", chat.ChatMessageView.as_view(), name="chat-messages"),
+    path("chat/conversations/<str:conversation_id>/messages", chat.ChatConversationMessagesView.as_view(),
+         name="chat-conversation-messages"),
 ]

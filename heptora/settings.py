@@ -254,6 +254,13 @@ if HEPTORA_STALE_AFTER_SECONDS < 3 * HEPTORA_HEARTBEAT_SECONDS:
         f"HEPTORA_STALE_AFTER_SECONDS ({HEPTORA_STALE_AFTER_SECONDS}) must be at least three times "
         f"HEPTORA_HEARTBEAT_SECONDS ({HEPTORA_HEARTBEAT_SECONDS})."
     )
+# Chat (docs/chat.md): a pending request (questions or confirmation) is dropped after this many seconds of
+# silence; progress updates are pushed at most every HEPTORA_CHAT_PROGRESS_INTERVAL seconds.
+HEPTORA_CHAT_CONFIRM_TIMEOUT = env_int("HEPTORA_CHAT_CONFIRM_TIMEOUT", 300, minimum=1)
+HEPTORA_CHAT_PROGRESS_INTERVAL = env_float("HEPTORA_CHAT_PROGRESS_INTERVAL", 30.0, minimum=0)
+HEPTORA_CHAT_ALWAYS_CONFIRM = env_bool("HEPTORA_CHAT_ALWAYS_CONFIRM", True)  # False: only critical processes
+HEPTORA_CHAT_MATCH_THRESHOLD = env_float("HEPTORA_CHAT_MATCH_THRESHOLD", 0.72, minimum=0)
+HEPTORA_CHAT_LINK_CODE_MINUTES = env_int("HEPTORA_CHAT_LINK_CODE_MINUTES", 10, minimum=1)
 HEPTORA_DEMO_PASSWORD = env_str("HEPTORA_DEMO_PASSWORD", "heptora-demo")
 HEPTORA_DEMO_STEP_DELAY = env_float("HEPTORA_DEMO_STEP_DELAY", 0.4, minimum=0)
 # Benchmark only (bench/run.sh): mounts the bench endpoints at /bench/. Never set it in production.
@@ -265,6 +272,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": HEPTORA_RECOVERY_INTERVAL,
     },
     "heptora-resend-pending-notifications": {"task": "notifications.resend_pending", "schedule": 60.0},
+    "heptora-expire-chat-requests": {"task": "chat_app.expire_requests", "schedule": 30.0},
     "heptora-purge-idempotency-records": {"task": "api_app.purge_idempotency_records", "schedule": 3600.0},
 }
 
