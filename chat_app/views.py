@@ -50,8 +50,9 @@ def link_page(request: HttpRequest) -> HttpResponse:
     code = expires = None
     if request.method == "POST":
         if "unlink" in request.POST:
-            identity = ChatIdentity.objects.filter(pk=request.POST.get("unlink", "0") or 0, user=request.user)
-            identity = identity.exclude(channel="web").first()
+            pk = request.POST["unlink"]
+            identity = (ChatIdentity.objects.filter(pk=int(pk), user=request.user).exclude(channel="web").first()
+                        if pk.isdigit() and len(pk) < 19 else None)
             if identity is not None:
                 services.identity_unlink(identity=identity)
         else:

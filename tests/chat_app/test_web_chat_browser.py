@@ -1,0 +1,76 @@
+"""The web chat in a real headless Chromium: sign in, type a command with a typo, answer the follow-up
+question, press Confirm, and watch the progress and the result arrive from a real worker."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from executions.models import Execution, ExecutionStatus
+from tests.conftest import PASSWORD, WorkerProcess, wait_for_status
+
+os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")  # never download a browser: use the system's
+CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def chat_browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A headless Chromium page. Fails (never skips) when the system browser is missing."""
+    # Playwright's sync API keeps an event loop in this thread; the test's own database reads are still plain
+    # synchronous code, so tell Django they are safe here.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: install the distribution's chromium package (no browser is downloaded)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        page = browser.new_page()
+        page.set_default_timeout(20_000)
+        yield page
+        browser.close()
+
+
+def test_a_person_chats_an_order_into_existence_and_sees_it_finish(
+    live_server: Any, worker: WorkerProcess, staff_user: Any, chat_browser: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    page = chat_browser
+    page.goto(f"{live_server.url}/chat/")
+    page.get_by_label("User name").fill("sam")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{live_server.url}/chat/")
+
+    log = page.get_by_role("log")
+    expect(log).to_have_attribute("aria-live", "polite")
+    message = page.get_by_label("Message to Heptora")
+    expect(message).to_be_focused()
+    message.fill("proces ordr ORD-2024-001")
+    message.press("Enter")
+
+    expect(log).to_contain_text("Which Priority?")
+    expect(page.get_by_role("button", name="High")).to_be_visible()
+    message.fill("high")
+    message.press("Enter")
+
+    expect(log).to_contain_text("Order Processing: Order ID ORD-2024-001, Priority High.")
+    page.get_by_role("button", name="Confirm").click()
+
+    expect(log).to_contain_text(re.compile(r"Order Processing started \(ID: exec-[0-9a-f]{16}\)"))
+    execution = wait_for_status(Execution.objects.get(), ExecutionStatus.SUCCESS, ExecutionStatus.FAILED)
+    assert execution.status == ExecutionStatus.SUCCESS
+    expect(log).to_contain_text(f"Order Processing ({execution.public_id}) is running.")
+    expect(log).to_contain_text("Step 1/5 completed (20%).")
+    expect(log).to_contain_text(re.compile(r"Order Processing completed in \d+\.\d s"))
+    expect(log).to_contain_text(execution.result["summary"])
+    assert execution.parameters == {"orderId": "ORD-2024-001", "priority": "High"}
+    assert execution.actor_user == staff_user and execution.source == "chat"
