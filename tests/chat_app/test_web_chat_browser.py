@@ -51,6 +51,7 @@ def test_a_person_chats_an_order_into_existence_and_sees_it_finish(
     page.wait_for_url(f"{live_server.url}/chat/")
 
     log = page.get_by_role("log")
+    expect(page.locator("section.heptora-chat")).to_have_count(1)
     expect(log).to_have_attribute("aria-live", "polite")
     message = page.get_by_label("Message to Heptora")
     expect(message).to_be_focused()
@@ -74,3 +75,18 @@ def test_a_person_chats_an_order_into_existence_and_sees_it_finish(
     expect(log).to_contain_text(execution.result["summary"])
     assert execution.parameters == {"orderId": "ORD-2024-001", "priority": "High"}
     assert execution.actor_user == staff_user and execution.source == "chat"
+
+    # The same conversation goes on in the embeddable widget on another page of the site.
+    page.goto(f"{live_server.url}/chat/link/")
+    page.add_script_tag(url="/chat/widget.js")
+    launcher = page.get_by_role("button", name="Chat with Heptora")
+    expect(launcher).to_have_attribute("aria-expanded", "false")
+    launcher.click()
+    expect(launcher).to_have_attribute("aria-expanded", "true")
+    widget_log = page.get_by_role("log")
+    expect(widget_log).to_contain_text("Step 1/5 completed (20%).")  # restored from the conversation
+    page.get_by_label("Message to Heptora").fill("hlep")
+    page.get_by_label("Message to Heptora").press("Enter")
+    expect(widget_log).to_contain_text("I can start processes and tell you how they go.")
+    page.keyboard.press("Escape")
+    expect(launcher).to_be_focused()

@@ -22,8 +22,8 @@
   }
 
   function loadCss() {
-    if (!config.css || document.querySelector("link[data-heptora-chat]")) { return; }
-    var link = el("link", { rel: "stylesheet", href: config.css, "data-heptora-chat": "" });
+    if (!config.css || document.querySelector('link[href="' + config.css + '"]')) { return; }
+    var link = el("link", { rel: "stylesheet", href: config.css });
     document.head.appendChild(link);
   }
 
@@ -242,7 +242,7 @@
 
   function start() {
     loadCss();
-    var roots = document.querySelectorAll("#heptora-chat, [data-heptora-chat]");
+    var roots = document.querySelectorAll("div#heptora-chat, div[data-heptora-chat]");
     if (roots.length) {
       Array.prototype.forEach.call(roots, function (root) {
         var chat = new Chat(root, root.getAttribute("data-mode") || "page");
