@@ -86,7 +86,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, InvalidParameters):
         return Response(error_body(request, exc.code, exc.message, field_names(exc)), status=exc.http_status)
     if isinstance(exc, HeptoraError):
-        return Response(error_body(request, exc.code, exc.message), status=exc.http_status)
+        field = getattr(exc, "field", None)  # an error about one input names it
+        fields = {field: [exc.message]} if field else None
+        return Response(error_body(request, exc.code, exc.message, fields), status=exc.http_status)
     if isinstance(exc, RequestDataTooBig):
         return Response(error_body(request, "too_large", "The request body is too large."), status=413)
     if isinstance(exc, Http404):

@@ -6,6 +6,7 @@ from django.conf import settings
 from rest_framework import serializers
 
 from executions.models import ExecutionStatus
+from webhooks.models import DeliveryStatus
 
 
 class StrictSerializer(serializers.Serializer):
@@ -26,6 +27,10 @@ class ExecuteRequest(StrictSerializer):
                                         help_text="Who is e-mailed the outcome.")
     timeout = serializers.IntegerField(required=False, allow_null=True, default=None,
                                        help_text="Seconds before the execution fails with 'timeout'.")
+    callbackUrl = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=2000,
+        help_text="Also send this execution's events to this URL, signed with your callback secret "
+                  "(POST /api/v1/webhooks/callback-secret); see docs/webhooks.md.")
 
 
 class Links(serializers.Serializer):
@@ -141,3 +146,94 @@ class ExecutionEventOut(serializers.Serializer):
     level = serializers.CharField()
     message = serializers.CharField()
     data = serializers.DictField()
+
+
+class DecisionRequest(StrictSerializer):
+    comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000,
+                                    help_text="Why: kept with the vote and shown in the execution's events.")
+
+
+# --- Webhooks -------------------------------------------------------------------------------------------
+
+WEBHOOK_EVENTS = ("process.started", "process.completed", "process.failed", "process.cancelled",
+                  "process.awaiting_approval", "process.rejected", "process.expired")
+
+
+class WebhookCreateRequest(StrictSerializer):
+    url = serializers.CharField(max_length=2000, help_text="https:// URL that receives the events.")
+    events = serializers.ListField(child=serializers.ChoiceField(choices=WEBHOOK_EVENTS), min_length=1)
+    processId = serializers.CharField(required=False, allow_null=True, default=None,
+                                      help_text="Only this process's executions; all you may see when absent.")
+    description = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
+
+
+class WebhookUpdateRequest(StrictSerializer):
+    url = serializers.CharField(required=False, max_length=2000)
+    events = serializers.ListField(child=serializers.ChoiceField(choices=WEBHOOK_EVENTS), min_length=1,
+                                   required=False)
+    processId = serializers.CharField(required=False, allow_null=True)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    active = serializers.BooleanField(required=False, help_text="true enables again (and clears the failure count).")
+
+
+class Webhook(serializers.Serializer):
+    webhookId = serializers.CharField()
+    url = serializers.CharField()
+    events = serializers.ListField(child=serializers.CharField())
+    processId = serializers.CharField(allow_null=True)
+    description = serializers.CharField(allow_blank=True)
+    active = serializers.BooleanField()
+    disabledReason = serializers.CharField(allow_null=True)
+    consecutiveFailures = serializers.IntegerField()
+    createdTime = serializers.DateTimeField()
+
+
+class WebhookWithSecret(Webhook):
+    secret = serializers.CharField(help_text="whsec_…: shown only in this response. Verify signatures with it.")
+
+
+class WebhookSecret(serializers.Serializer):
+    webhookId = serializers.CharField()
+    secret = serializers.CharField(help_text="The new whsec_… secret, shown once. The old one keeps signing "
+                                             "(as a second signature) for HEPTORA_WEBHOOK_SECRET_GRACE_HOURS.")
+
+
+class CallbackSecretOut(serializers.Serializer):
+    secret = serializers.CharField(help_text="whsec_…: signs every callbackUrl delivery of yours; shown once.")
+    createdTime = serializers.DateTimeField()
+
+
+class DeliveryAttemptOut(serializers.Serializer):
+    number = serializers.IntegerField()
+    time = serializers.DateTimeField()
+    durationMs = serializers.IntegerField()
+    url = serializers.CharField()
+    requestHeaders = serializers.DictField(child=serializers.CharField())
+    responseStatus = serializers.IntegerField(allow_null=True)
+    responseBody = serializers.CharField(allow_blank=True, help_text="The start of the body (capped).")
+    error = serializers.CharField(allow_null=True)
+    succeeded = serializers.BooleanField()
+    retryIn = serializers.FloatField(allow_null=True, help_text="Seconds until the next attempt.")
+
+
+class Delivery(serializers.Serializer):
+    deliveryId = serializers.CharField()
+    eventId = serializers.CharField(help_text="The webhook-id header: the same across retries and redeliveries.")
+    eventType = serializers.CharField()
+    status = serializers.ChoiceField(choices=DeliveryStatus.choices)
+    attempts = serializers.IntegerField()
+    nextAttemptTime = serializers.DateTimeField(allow_null=True)
+    lastStatusCode = serializers.IntegerField(allow_null=True)
+    lastError = serializers.CharField(allow_null=True)
+    createdTime = serializers.DateTimeField()
+    completedTime = serializers.DateTimeField(allow_null=True)
+    redeliveryOf = serializers.CharField(allow_null=True)
+    payload = serializers.DictField(help_text="The signed JSON body.")
+    attemptLog = DeliveryAttemptOut(many=True)
+
+
+class DeliveryPage(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.CharField(allow_null=True)
+    previous = serializers.CharField(allow_null=True)
+    results = Delivery(many=True)

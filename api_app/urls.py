@@ -1,6 +1,6 @@
 from django.urls import path
 
-from api_app.views import account, chat, executions, processes
+from api_app.views import account, approvals, chat, executions, processes, webhooks
 
 app_name = "api"
 
@@ -17,6 +17,17 @@ urlpatterns = [
     path("executions/<str:execution_id>/events", executions.ExecutionEventsView.as_view(), name="execution-events"),
     path("executions/<str:execution_id>/cancel", executions.ExecutionCancelView.as_view(), name="execution-cancel"),
     path("executions/<str:execution_id>/retry", executions.ExecutionRetryView.as_view(), name="execution-retry"),
+    path("executions/<str:execution_id>/approve", approvals.ExecutionApproveView.as_view(), name="execution-approve"),
+    path("executions/<str:execution_id>/reject", approvals.ExecutionRejectView.as_view(), name="execution-reject"),
+    path("webhooks/", webhooks.WebhookListView.as_view(), name="webhook-list"),
+    path("webhooks/callback-secret", webhooks.CallbackSecretView.as_view(), name="webhook-callback-secret"),
+    path("webhooks/deliveries/<str:delivery_id>/redeliver", webhooks.DeliveryRedeliverView.as_view(),
+         name="webhook-redeliver"),
+    path("webhooks/<str:webhook_id>", webhooks.WebhookDetailView.as_view(), name="webhook-detail"),
+    path("webhooks/<str:webhook_id>/test", webhooks.WebhookTestView.as_view(), name="webhook-test"),
+    path("webhooks/<str:webhook_id>/rotate-secret", webhooks.WebhookRotateSecretView.as_view(),
+         name="webhook-rotate-secret"),
+    path("webhooks/<str:webhook_id>/deliveries", webhooks.WebhookDeliveriesView.as_view(), name="webhook-deliveries"),
     path("chat/messages", chat.ChatMessageView.as_view(), name="chat-messages"),
     path("chat/conversations/<str:conversation_id>/messages", chat.ChatConversationMessagesView.as_view(),
          name="chat-conversation-messages"),

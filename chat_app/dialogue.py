@@ -157,6 +157,8 @@ class Turn:
     # -- understanding a request
 
     def did_you_mean(self, text: str, meaning: Interpretation) -> None:
+        """Offer the likely candidates as buttons (only processes this person may start)."""
+        startable = {e.slug for e in self.startable()}
         buttons = []
         for candidate in meaning.candidates[:3]:
             if candidate.key == "intent:help":
@@ -165,8 +167,11 @@ class Turn:
                 buttons.append(Button("Recent executions", "recent executions"))
             else:
                 entry = self.entry(candidate.key)
-                if entry is not None:
+                if entry is not None and entry.slug in startable:
                     buttons.append(Button(entry.name, f"choose:{entry.slug}"))
+        if not buttons:
+            self.unknown(text)
+            return
         self.conversation.pending_text = text
         self.say("did_you_mean", buttons=buttons, options=[b.label for b in buttons])
 

@@ -20,12 +20,12 @@ from executions.registry import process
 PRIORITIES = ["Low", "Medium", "High"]
 
 
-def _pause() -> None:
+def demo_pause() -> None:
     if settings.HEPTORA_DEMO_STEP_DELAY:
         time.sleep(settings.HEPTORA_DEMO_STEP_DELAY)
 
 
-def _number(seed: str, modulo: int) -> int:
+def demo_number(seed: str, modulo: int) -> int:
     """A stable pseudo-random number derived from ``seed`` (demo data that is the same every run)."""
     return int(hashlib.sha256(seed.encode()).hexdigest()[:12], 16) % modulo
 
@@ -59,30 +59,30 @@ def order_processing(ctx: Any, params: dict[str, Any]) -> dict[str, Any]:
     ctx.step("Validating order")
     digits = sum(ord(c) for c in order_id)
     ctx.log(f"Order {order_id} is well-formed (checksum {digits % 97}).")
-    _pause()
+    demo_pause()
 
     ctx.step("Checking inventory")
-    lines = 1 + _number(order_id + "lines", 4)
-    stock = {f"SKU-{_number(order_id + str(i), 9000) + 1000}": 1 + _number(order_id + "qty" + str(i), 3)
+    lines = 1 + demo_number(order_id + "lines", 4)
+    stock = {f"SKU-{demo_number(order_id + str(i), 9000) + 1000}": 1 + demo_number(order_id + "qty" + str(i), 3)
              for i in range(lines)}
     ctx.log(f"Reserved {sum(stock.values())} item(s) across {lines} line(s).", items=stock)
-    _pause()
+    demo_pause()
 
     ctx.step("Charging payment")
-    amount = Decimal(str(params.get("amount", 100 + _number(order_id, 900))))
+    amount = Decimal(str(params.get("amount", 100 + demo_number(order_id, 900))))
     tax = (amount * Decimal("0.08")).quantize(Decimal("0.01"), ROUND_HALF_UP)
     ctx.log(f"Charged ${amount + tax} (${amount} + ${tax} tax).")
-    _pause()
+    demo_pause()
 
     ctx.step("Fulfilling order")
-    warehouse = ["US-West", "US-East", "EU-Central"][_number(order_id + "wh", 3)]
+    warehouse = ["US-West", "US-East", "EU-Central"][demo_number(order_id + "wh", 3)]
     if params["priority"] == "High":
         ctx.log("High priority: shipping by express courier.")
-    _pause()
+    demo_pause()
 
     ctx.step("Sending confirmation")
-    confirmation = f"CONF-{_number(order_id + 'conf', 90000) + 10000}"
-    _pause()
+    confirmation = f"CONF-{demo_number(order_id + 'conf', 90000) + 10000}"
+    demo_pause()
     return {
         "orderId": order_id,
         "status": "processed",
@@ -126,21 +126,21 @@ def report_generation(ctx: Any, params: dict[str, Any]) -> dict[str, Any]:
         start = first.isoformat()
         end = today.isoformat() if params["period"] == "This month" else (
             today.replace(day=1) - timezone.timedelta(days=1)).isoformat()
-    _pause()
+    demo_pause()
 
     ctx.step("Collecting figures")
     regions = [params["region"]] if params.get("region") else ["EMEA", "Americas", "APAC"]
     rows = []
     for region in regions:
         for product in ("Basic", "Pro", "Enterprise"):
-            units = 10 + _number(f"{start}{region}{product}", 490)
+            units = 10 + demo_number(f"{start}{region}{product}", 490)
             rows.append({"region": region, "product": product, "units": units, "revenue": units * 49})
-    _pause()
+    demo_pause()
 
     ctx.step("Aggregating")
     total = sum(r["revenue"] for r in rows)
     by_region = {r: sum(x["revenue"] for x in rows if x["region"] == r) for r in regions}
-    _pause()
+    demo_pause()
 
     ctx.step("Writing report")
     folder = settings.MEDIA_ROOT / "reports"
@@ -177,19 +177,19 @@ def data_sync(ctx: Any, params: dict[str, Any]) -> dict[str, Any]:
     system = params["system"]
     ctx.step(f"Reading records from {system}")
     size = 200 if params.get("fullSync") else 60
-    local = {f"R{i}": _number(f"local{i}", 1000) for i in range(size)}
-    remote = {f"R{i}": _number(f"{system}{i}", 1000) if i % 7 else local[f"R{i}"] for i in range(size)}
-    _pause()
+    local = {f"R{i}": demo_number(f"local{i}", 1000) for i in range(size)}
+    remote = {f"R{i}": demo_number(f"{system}{i}", 1000) if i % 7 else local[f"R{i}"] for i in range(size)}
+    demo_pause()
 
     ctx.step("Computing differences")
     changed = sorted(k for k in local if local[k] != remote[k])
-    _pause()
+    demo_pause()
 
     ctx.step(f"Applying {len(changed)} change(s)")
     batches = [changed[i:i + 20] for i in range(0, len(changed), 20)] or [[]]
     for number, _batch in enumerate(batches, start=1):
         ctx.progress(66 + int(34 * number / len(batches)), f"Batch {number}/{len(batches)} applied")
-    _pause()
+    demo_pause()
     return {"system": system, "direction": params.get("direction", "Both"), "recordsCompared": size,
             "recordsUpdated": len(changed), "summary": f"{len(changed)} of {size} records synced with {system}."}
 
@@ -214,14 +214,14 @@ def data_sync(ctx: Any, params: dict[str, Any]) -> dict[str, Any]:
 def monthly_report(ctx: Any, params: dict[str, Any]) -> dict[str, Any]:
     ctx.step("Checking figures")
     revenue = Decimal(str(params["revenue"]))
-    target = Decimal(50000 + _number(params["department"], 50000))
-    _pause()
+    target = Decimal(50000 + demo_number(params["department"], 50000))
+    demo_pause()
     ctx.step("Comparing with target")
     ratio = (revenue / target * 100).quantize(Decimal("0.1"))
-    _pause()
+    demo_pause()
     ctx.step("Recording submission")
-    reference = f"MR-{params['month']}-{params['department'][:3].upper()}-{_number(ctx.execution_id, 9000) + 1000}"
-    _pause()
+    reference = f"MR-{params['month']}-{params['department'][:3].upper()}-{demo_number(ctx.execution_id, 9000) + 1000}"
+    demo_pause()
     return {"reference": reference, "month": params["month"], "department": params["department"],
             "revenue": float(revenue), "targetPercent": float(ratio),
             "summary": f"{params['department']} {params['month']}: {ratio}% of target. Reference {reference}."}
@@ -240,7 +240,7 @@ def failure_demo(ctx: Any, params: dict[str, Any]) -> dict[str, Any]:
     fail_at = int(params.get("failAtStep", 3))
     for number, name in enumerate(["Connecting", "Reading input", "Calling payment gateway", "Finishing"], 1):
         ctx.step(name)
-        _pause()
+        demo_pause()
         if number == fail_at:
             raise ctx.fail("The payment gateway declined the request (demo failure).", code="gateway_declined")
     return {"status": "unexpectedly fine"}

@@ -411,10 +411,14 @@ def execution_cancel(*, execution: Execution, actor: Actor) -> Execution:
 RETRYABLE = (S.FAILED, S.CANCELLED, S.EXPIRED, S.REJECTED)
 
 
-def execution_retry(*, execution: Execution, actor: Actor, source: str) -> Execution:
+def execution_retry(
+    *, execution: Execution, actor: Actor, source: str, authorized_by: str = "", require_approval: bool = False
+) -> Execution:
     """Start a new execution with the same process and parameters; the original stays as history.
 
     The original row is locked while deciding, so a double click makes one retry, not two.
+    ``authorized_by`` and ``require_approval`` are the door's own terms, as for :func:`execution_start`
+    (a form retries on the form's authority).
     """
     if not access.execution_can_control(actor, execution):
         raise LaunchDenied(f"You are not allowed to retry {execution.public_id}.")
@@ -436,6 +440,8 @@ def execution_retry(*, execution: Execution, actor: Actor, source: str) -> Execu
             notify_email=original.notify_email,
             timeout=original.timeout,
             retry_of=original,
+            authorized_by=authorized_by,
+            require_approval=require_approval,
         )
 
 

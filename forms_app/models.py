@@ -7,6 +7,8 @@ validate against what the admin built. A process without a form keeps the defini
 
 from __future__ import annotations
 
+import re
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -14,7 +16,12 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
-from executions.models import Process
+from executions.models import Execution, Process
+
+NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,59}$")
+# File formats a file field may allow, by the name admins use ("pdf", "excel", "word"); see forms_app.uploads.
+FILE_FORMATS = ("pdf", "word", "excel", "csv", "image")
+TEXT_TYPES = ("text", "textarea")
 
 
 class FormAccess(models.TextChoices):
@@ -87,6 +94,10 @@ class FormField(models.Model):
     label = models.CharField(max_length=200)
     type = models.CharField(max_length=20, choices=FieldType.choices, default=FieldType.TEXT)
     required = models.BooleanField(default=False)
+    web_required = models.BooleanField(
+        "required on the web form only", default=False,
+        help_text="Required when a person fills the form; the API and chat may leave it out.",
+    )
     on_web_form = models.BooleanField(
         "shown on the web form", default=True,
         help_text="Untick for parameters only integrators send (API, chat), such as metadata.",
@@ -129,11 +140,117 @@ class FormField(models.Model):
         return f"{self.label} ({self.name})"
 
     def clean(self) -> None:
-        if self.type == FieldType.DROPDOWN and not self.choices:
-            raise ValidationError({"choices": "A dropdown needs at least one option."})
+        """Catch a definition that could never work, with a message next to the setting that is wrong."""
+        errors: dict[str, list[str]] = {}
+
+        def problem(field: str, message: str) -> None:
+            errors.setdefault(field, []).append(message)
+
+        if not NAME_RE.match(self.name or ""):
+            problem("name", "Use letters, digits and _ only, starting with a letter (camelCase, e.g. orderId).")
+        if self.type == FieldType.DROPDOWN:
+            if not self.choices:
+                problem("choices", "A dropdown needs at least one option.")
+            elif not isinstance(self.choices, list) or not all(isinstance(c, str) and c.strip() for c in self.choices):
+                problem("choices", 'Give the options as a JSON list of texts, e.g. ["Low", "Medium", "High"].')
+            elif len({c.strip().lower() for c in self.choices}) != len(self.choices):
+                problem("choices", "Each option must be different (ignoring case).")
+        if self.regex:
+            if self.type not in TEXT_TYPES:
+                problem("regex", "A pattern applies only to text and text area fields.")
+            try:
+                re.compile(self.regex)
+            except re.error as exc:
+                problem("regex", f"This is not a valid regular expression: {exc}.")
+        if self.min_length is not None and self.max_length is not None and self.min_length > self.max_length:
+            problem("min_length", "The minimum length is larger than the maximum length.")
+        if self.min_value is not None and self.max_value is not None and self.min_value > self.max_value:
+            problem("min_value", "The minimum is larger than the maximum.")
+        from forms_app import parameters  # parameters imports this module's callers, not the other way round
+
+        unknown = [r for r in (self.rules or []) if not isinstance(r, str) or r not in parameters.registered_rules()]
+        if not isinstance(self.rules, list):
+            problem("rules", 'Give the rules as a JSON list of names, e.g. ["even"].')
+        elif unknown:
+            known = ", ".join(sorted(parameters.registered_rules())) or "none are registered"
+            problem("rules", f"Unknown rule {', '.join(map(str, unknown))}. Known rules: {known}.")
+        if not isinstance(self.allowed_formats, list) or any(f not in FILE_FORMATS for f in self.allowed_formats):
+            problem("allowed_formats", f"Choose formats among: {', '.join(FILE_FORMATS)}.")
+        if self.show_if_field:
+            if self.show_if_field == self.name:
+                problem("show_if_field", "A field cannot depend on itself.")
+            elif self.show_if_field not in self._sibling_names():
+                problem("show_if_field", f"There is no field named {self.show_if_field!r} in this form.")
+            if self.show_if_value is None:
+                problem("show_if_value", "Say which value of that field shows this one.")
+        if self.default_current_month and self.type not in (FieldType.DATE, FieldType.MONTH):
+            problem("default_current_month", "Only date and month fields can start on the current month.")
+        if self.required and not self.on_web_form and self.default is None:
+            problem("required", "A field left off the web form cannot be required unless it has a default.")
+        if self.web_required and not self.on_web_form:
+            problem("web_required", "This field is not on the web form.")
+        if self.default is not None and not errors:
+            problem_text = self._default_problem()
+            if problem_text:
+                problem("default", problem_text)
+        if errors:
+            raise ValidationError(errors)
+
+    def _sibling_names(self) -> set[str]:
+        """The other fields' names: those submitted with this one (admin inline, import), else the saved ones."""
+        given = getattr(self, "sibling_names", None)
+        if given is not None:
+            return set(given) - {self.name}
+        if not self.form_id:
+            return set()
+        return set(FormField.objects.filter(form_id=self.form_id).exclude(pk=self.pk).values_list("name", flat=True))
+
+    def _default_problem(self) -> str:
+        from forms_app import parameters
+
+        if self.type == FieldType.FILE:
+            return "A file upload cannot have a default."
+        try:
+            parameters.spec_field({**self.as_spec(), "required": False}).clean(self.default)
+        except ValidationError as exc:
+            return f"The default is not a valid value: {' '.join(exc.messages)}"
+        return ""
 
     def as_spec(self) -> dict[str, Any]:
-        raise NotImplementedError  # filled in by the forms issue's backend work
+        """The field dict :mod:`forms_app.parameters` validates with (keys only where set)."""
+        spec: dict[str, Any] = {"name": self.name, "label": self.label or self.name, "type": self.type,
+                                "required": self.required}
+        optional: dict[str, Any] = {
+            "help": self.help_text, "placeholder": self.placeholder, "regex": self.regex,
+            "regex_message": self.regex_message, "prefix": self.prefix, "rules": list(self.rules or []),
+            "min_length": self.min_length, "max_length": self.max_length, "decimal_places": self.decimal_places,
+            "min": _number(self.min_value), "max": _number(self.max_value),
+            "profile_default": self.profile_default,
+        }
+        spec.update({key: value for key, value in optional.items() if value not in (None, "", [])})
+        if self.type == FieldType.DROPDOWN:
+            spec["choices"] = list(self.choices or [])
+        if self.type == FieldType.FILE:
+            spec["allowed_formats"] = list(self.allowed_formats or [])
+            if self.max_file_size_mb:
+                spec["max_file_size"] = self.max_file_size_mb * 1024 * 1024
+        if self.default is not None:
+            spec["default"] = self.default
+        if self.default_current_month:
+            spec["default_current_month"] = True
+        if self.show_if_field:
+            spec["show_if"] = {self.show_if_field: self.show_if_value}
+        if self.web_required:
+            spec["web_required"] = True
+        if not self.on_web_form:
+            spec["on_web_form"] = False
+        return spec
+
+
+def _number(value: Decimal | None) -> int | float | None:
+    if value is None:
+        return None
+    return int(value) if value == value.to_integral_value() else float(value)
 
 
 class StaffProfile(models.Model):
@@ -145,3 +262,23 @@ class StaffProfile(models.Model):
 
     def __str__(self) -> str:
         return f"Profile of {self.user}"
+
+
+class FormSubmission(models.Model):
+    """One sent form: its submission token (one per rendered form) and the execution it started.
+
+    Written in the same transaction as the execution; the unique token makes a double click, a resubmitted
+    page or two concurrent POSTs of the same form start one execution.
+    """
+
+    token = models.CharField(max_length=64, unique=True)
+    form = models.ForeignKey(FormDefinition, on_delete=models.CASCADE, related_name="submissions")
+    execution = models.OneToOneField(Execution, on_delete=models.CASCADE, related_name="form_submission")
+    actor_ref = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.form} → {self.execution_id}"

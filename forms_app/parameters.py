@@ -9,6 +9,15 @@ checkbox, textarea, file, object, list), ``required``, ``default``, ``help``, ``
 ``max_length``, ``regex`` + ``regex_message``, ``min`` / ``max`` / ``decimal_places`` / ``prefix`` (number),
 ``show_if`` (``{"otherField": value}``: the field exists only while the other field has that value; a
 hidden field is neither required nor kept), ``rules`` (names of custom rules, see :func:`rule`).
+
+Keys a form definition adds (see ``FormField.as_spec``): ``allowed_formats`` and ``max_file_size`` (bytes)
+for files, ``web_required`` (required when a person fills the web form; other doors may leave it out),
+``on_web_form`` (False: only integrators send it), and the web form's initial values
+``default_current_month`` and ``profile_default`` (name, email, department). Unlike ``default``, those two
+are only pre-filled in the browser; they never fill in a value an API caller left out.
+
+:func:`fields_for` is on every execute's path: a process's compiled form fields are cached (one cache GET,
+no query, in the steady state) and the cache is cleared whenever a form or one of its fields changes.
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import io
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -24,6 +34,7 @@ from typing import Any
 
 from django import forms
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.utils import timezone
@@ -32,6 +43,7 @@ from django.utils.dateparse import parse_datetime
 from executions import registry
 from executions.errors import InvalidParameters
 from executions.models import Process
+from forms_app import uploads
 
 FieldSpec = Mapping[str, Any]
 PHONE_RE = r"^\+?[0-9][0-9 ().-]{5,19}$"
@@ -46,6 +58,10 @@ def rule(name: str) -> Callable[[Callable[[Any], None]], Callable[[Any], None]]:
         return func
 
     return decorator
+
+
+def registered_rules() -> frozenset[str]:
+    return frozenset(_rules)
 
 
 class CaseInsensitiveChoiceField(forms.ChoiceField):
@@ -151,7 +167,14 @@ def _nesting(value: Any) -> int:
 
 
 class FileReferenceField(forms.Field):
-    """A file handed to the process: an https URL, or ``{"name", "contentBase64"}`` / ``{"url"}``."""
+    """A file handed to the process: an https URL, ``{"name", "contentBase64"}`` / ``{"url"}``, or a reference
+    to a file uploaded through a web form (``{"path", …}``; see :mod:`forms_app.uploads`)."""
+
+    def __init__(self, *, allowed_formats: list[str] | None = None, max_file_size: int | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.allowed_formats = list(allowed_formats or [])
+        self.max_file_size = max_file_size
 
     def to_python(self, value: Any) -> Any:
         if value in self.empty_values:
@@ -160,6 +183,9 @@ class FileReferenceField(forms.Field):
             return {"url": value}
         if isinstance(value, dict) and isinstance(value.get("url"), str) and re.match(r"^https?://\S+$", value["url"]):
             return {"url": value["url"], **({"name": value["name"]} if isinstance(value.get("name"), str) else {})}
+        if isinstance(value, dict) and "path" in value:
+            return uploads.stored_reference(value, allowed_formats=self.allowed_formats,
+                                            max_bytes=self.max_file_size)
         if isinstance(value, dict) and isinstance(value.get("contentBase64"), str):
             try:
                 content = base64.b64decode(value["contentBase64"], validate=True)
@@ -169,13 +195,50 @@ class FileReferenceField(forms.Field):
             if len(content) > limit:
                 raise ValidationError(f"The file is larger than {limit // 1024} KB; send an https URL instead.",
                                       code="too_large")
+            if self.allowed_formats:
+                name = value["name"] if isinstance(value.get("name"), str) else ""
+                uploads.check(io.BytesIO(content), name=name, size=len(content),
+                              allowed_formats=self.allowed_formats, max_bytes=self.max_file_size)
             return value
         raise ValidationError("Give a file as an https URL or as {\"name\", \"contentBase64\"}.", code="invalid")
 
 
+# --- The definition of a process: its form's fields, else its code declaration -------------------------
+
+FIELDS_CACHE_VERSION = 1  # bump when as_spec's shape changes, so no process reads specs of the old shape
+FIELDS_CACHE_SECONDS = 3600
+
+
+def _fields_cache_key(slug: str) -> str:
+    return f"forms_app:fields:v{FIELDS_CACHE_VERSION}:{slug}"
+
+
 def fields_for(process: Process) -> list[FieldSpec]:
+    """The process's parameter definition: its form's fields when it has a form with fields, else the
+    definition declared in code. One cache GET in the steady state."""
+    key = _fields_cache_key(process.slug)
+    specs = cache.get(key) if process.pk is not None else []  # an unsaved process has no form
+    if specs is None:
+        from forms_app.models import FormField
+
+        fields = FormField.objects.filter(form__process__slug=process.slug).order_by("position", "pk")
+        specs = [field.as_spec() for field in fields]
+        cache.set(key, specs, FIELDS_CACHE_SECONDS)
+    if specs:
+        return specs
     definition = registry.get(process.slug)
     return list(definition.parameters) if definition else []
+
+
+def fields_cache_clear(*slugs: str) -> None:
+    """Forget the cached definitions of ``slugs`` and of every registered process (forms change rarely)."""
+    names = {*slugs, *(d.slug for d in registry.all_definitions())}
+    cache.delete_many([_fields_cache_key(slug) for slug in names])
+
+
+def spec_field(spec: FieldSpec) -> forms.Field:
+    """The Django form field that checks one field dict's value (also used to check a form's defaults)."""
+    return _django_field(spec)
 
 
 def _django_field(spec: FieldSpec) -> forms.Field:
@@ -185,7 +248,9 @@ def _django_field(spec: FieldSpec) -> forms.Field:
         "label": spec.get("label", spec["name"]),
         "help_text": spec.get("help", ""),
     }
-    validators: list[Callable[[Any], None]] = [_rules[name] for name in spec.get("rules", ())]
+    validators: list[Callable[[Any], None]] = [
+        _rules.get(name) or _missing_rule(name) for name in spec.get("rules", ())
+    ]
     if kind in ("text", "textarea"):
         if spec.get("regex"):
             validators.append(RegexValidator(spec["regex"], spec.get("regex_message") or "Enter a valid value."))
@@ -214,13 +279,48 @@ def _django_field(spec: FieldSpec) -> forms.Field:
     elif kind == "checkbox":
         field = YesNoField(**{**common, "required": False})
     elif kind == "file":
-        field = FileReferenceField(**common)
+        field = FileReferenceField(allowed_formats=spec.get("allowed_formats"),
+                                   max_file_size=spec.get("max_file_size"), **common)
     elif kind in ("object", "list"):
         field = ObjectField(expected=dict if kind == "object" else list, **common)
     else:
         raise ValueError(f"Unknown field type {kind!r} for {spec['name']!r}")
     field.validators.extend(validators)
     return field
+
+
+def required_for(spec: FieldSpec, source: str) -> bool:
+    """Required through this door? ``web_required`` fields are required on the web form only."""
+    return bool(spec.get("required")) or (source == "form" and bool(spec.get("web_required")))
+
+
+def visible_names(specs: list[FieldSpec], values: Mapping[str, Any]) -> set[str]:
+    """The fields shown for ``values`` (raw, as a browser sends them), judged as :meth:`clean` does."""
+    cleaned: dict[str, Any] = {}
+    shown = set()
+    for spec in specs:
+        if not _visible(spec, cleaned):
+            continue
+        shown.add(spec["name"])
+        if spec.get("type") == "file":
+            continue
+        try:
+            value = _django_field({**spec, "required": False}).clean(values.get(spec["name"]))
+        except ValidationError:
+            continue
+        if value not in (None, ""):
+            cleaned[spec["name"]] = _storable(value)
+    return shown
+
+
+def _missing_rule(name: str) -> Callable[[Any], None]:
+    """A rule named by a form but no longer registered in code fails closed, with a message saying so."""
+
+    def refuse(value: Any) -> None:
+        raise ValidationError(f"This field's rule {name!r} is not available; ask an administrator to fix the form.",
+                              code="missing_rule")
+
+    return refuse
 
 
 def _visible(spec: FieldSpec, values: Mapping[str, Any]) -> bool:
@@ -313,7 +413,7 @@ class ParameterDefinition:
             name = spec["name"]
             if not _visible(spec, cleaned):
                 continue
-            field = _django_field(spec)
+            field = _django_field({**spec, "required": required_for(spec, source)})
             raw = data.get(name)
             if name not in data and not field.required:
                 continue
@@ -398,6 +498,8 @@ def parameters_json_schema(process: Process) -> dict[str, Any]:
                 {"type": "string", "format": "uri", "description": "An https URL the process may fetch."},
                 {"type": "object", "required": ["contentBase64"],
                  "properties": {"name": {"type": "string"}, "contentBase64": {"type": "string"}}},
+                {"type": "object", "required": ["path"], "description": "A file uploaded through a web form.",
+                 "properties": {"name": {"type": "string"}, "path": {"type": "string"}}},
             ]}
         else:
             prop = dict(_JSON_TYPES[kind])

@@ -61,3 +61,14 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
     if raw is None:
         return list(default or [])
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_float_item(name: str, raw: str) -> float:
+    """One element of a comma-separated list of non-negative numbers in variable ``name``."""
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}: {raw!r} is not a number.") from None
+    if value < 0:
+        raise ImproperlyConfigured(f"{name}: {raw!r} must not be negative.")
+    return value

@@ -14,7 +14,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from heptora.env import env_bool, env_float, env_int, env_list, env_str
+from heptora.env import env_bool, env_float, env_float_item, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("HEPTORA_VAR_DIR") or BASE_DIR / "var")
@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "oauth2_provider",
     "guardian",
+    "adminsortable2",
     "django_celery_beat",
     # Heptora: the core first, then the listeners and front doors that build on it.
     "executions",
@@ -188,7 +189,10 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 GUARDIAN_RAISE_403 = False
 ANONYMOUS_USER_NAME = None  # Anonymous access is decided per form, never through a guardian pseudo-user.
-LOGIN_URL = "admin:login"
+LOGIN_URL = "login"  # the web forms' sign-in page (admin keeps its own)
+LOGIN_REDIRECT_URL = "forms_app:list"
+LOGOUT_REDIRECT_URL = "forms_app:list"
+CSRF_FAILURE_VIEW = "forms_app.views.csrf_failure"
 
 # --- I18N, static ---------------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -204,6 +208,16 @@ STORAGES = {
 }
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT") or VAR_DIR / "media")
 MEDIA_URL = "media/"
+# Uploads (web forms): each file is checked by content and against HEPTORA_FORM_MAX_UPLOAD_MB (or its field's
+# own smaller limit); a bigger request is refused before it is read (forms_app.web). Files above 2.5 MB stream
+# to a temporary file instead of memory; other request data stays capped at 2.5 MB, and one request may carry
+# at most 20 files.
+HEPTORA_FORM_MAX_UPLOAD_MB = env_int("HEPTORA_FORM_MAX_UPLOAD_MB", 10, minimum=1)
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+DATA_UPLOAD_MAX_NUMBER_FILES = 20
+FILE_UPLOAD_PERMISSIONS = 0o640
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o750
 
 # --- E-mail ---------------------------------------------------------------------------------------------
 EMAIL_HOST = env_str("EMAIL_HOST")
@@ -261,8 +275,32 @@ HEPTORA_CHAT_PROGRESS_INTERVAL = env_float("HEPTORA_CHAT_PROGRESS_INTERVAL", 30.
 HEPTORA_CHAT_ALWAYS_CONFIRM = env_bool("HEPTORA_CHAT_ALWAYS_CONFIRM", True)  # False: only critical processes
 HEPTORA_CHAT_MATCH_THRESHOLD = env_float("HEPTORA_CHAT_MATCH_THRESHOLD", 0.72, minimum=0)
 HEPTORA_CHAT_LINK_CODE_MINUTES = env_int("HEPTORA_CHAT_LINK_CODE_MINUTES", 10, minimum=1)
+# Webhooks (docs/webhooks.md). The retry schedule is the seconds before each retry (the product's policy:
+# 5 retries after 1, 2, 4, 8 and 16 s); the backoff scale multiplies it and Retry-After (tests use 0.05).
+HEPTORA_WEBHOOK_RETRY_SCHEDULE = [env_float_item("HEPTORA_WEBHOOK_RETRY_SCHEDULE", item)
+                                  for item in env_list("HEPTORA_WEBHOOK_RETRY_SCHEDULE", ["1", "2", "4", "8", "16"])]
+HEPTORA_WEBHOOK_BACKOFF_SCALE = env_float("HEPTORA_WEBHOOK_BACKOFF_SCALE", 1.0, minimum=0.001)
+HEPTORA_WEBHOOK_RETRY_AFTER_MAX = env_float("HEPTORA_WEBHOOK_RETRY_AFTER_MAX", 600.0, minimum=0)
+HEPTORA_WEBHOOK_CONNECT_TIMEOUT = env_float("HEPTORA_WEBHOOK_CONNECT_TIMEOUT", 5.0, minimum=0.01)
+HEPTORA_WEBHOOK_READ_TIMEOUT = env_float("HEPTORA_WEBHOOK_READ_TIMEOUT", 15.0, minimum=0.01)
+HEPTORA_WEBHOOK_RESPONSE_EXCERPT = env_int("HEPTORA_WEBHOOK_RESPONSE_EXCERPT", 2048, minimum=0)
+HEPTORA_WEBHOOK_DISABLE_AFTER_FAILURES = env_int("HEPTORA_WEBHOOK_DISABLE_AFTER_FAILURES", 20, minimum=1)
+HEPTORA_WEBHOOK_SECRET_GRACE_HOURS = env_float("HEPTORA_WEBHOOK_SECRET_GRACE_HOURS", 24.0, minimum=0)
+HEPTORA_WEBHOOK_REQUEUE_AFTER_SECONDS = env_float("HEPTORA_WEBHOOK_REQUEUE_AFTER_SECONDS", 60.0, minimum=0.1)
+HEPTORA_WEBHOOK_REQUEUE_INTERVAL = env_float("HEPTORA_WEBHOOK_REQUEUE_INTERVAL", 30.0, minimum=0.5)
+HEPTORA_WEBHOOK_ALLOWLIST = env_list("HEPTORA_WEBHOOK_ALLOWLIST", [])  # hosts and CIDRs the SSRF guard lets through
+HEPTORA_WEBHOOK_REQUIRE_HTTPS = env_bool("HEPTORA_WEBHOOK_REQUIRE_HTTPS", not DEBUG)
+HEPTORA_WEBHOOK_CA_BUNDLE = env_str("HEPTORA_WEBHOOK_CA_BUNDLE")  # empty: certifi's Mozilla bundle
 HEPTORA_DEMO_PASSWORD = env_str("HEPTORA_DEMO_PASSWORD", "heptora-demo")
 HEPTORA_DEMO_STEP_DELAY = env_float("HEPTORA_DEMO_STEP_DELAY", 0.4, minimum=0)
+# Where people reach this server: links in e-mails (approval decision pages) start with it.
+HEPTORA_BASE_URL = env_str("HEPTORA_BASE_URL", "http://127.0.0.1:8000")
+# Approvals: defaults for a process without its own policy (a form marked "requires approval").
+HEPTORA_DEFAULT_APPROVER_GROUP = env_str("HEPTORA_DEFAULT_APPROVER_GROUP", "Managers")
+HEPTORA_APPROVAL_TIMEOUT = env_int("HEPTORA_APPROVAL_TIMEOUT", 4 * 3600, minimum=60)
+HEPTORA_APPROVAL_REMINDER_BEFORE = env_int("HEPTORA_APPROVAL_REMINDER_BEFORE", 1800, minimum=0)
+HEPTORA_APPROVAL_LINK_MAX_AGE = env_int("HEPTORA_APPROVAL_LINK_MAX_AGE", 7 * 24 * 3600, minimum=60)
+HEPTORA_APPROVAL_CHECK_INTERVAL = env_float("HEPTORA_APPROVAL_CHECK_INTERVAL", 60.0, minimum=0.5)
 # Benchmark only (bench/run.sh): mounts the bench endpoints at /bench/. Never set it in production.
 HEPTORA_BENCH_ENDPOINTS = env_bool("HEPTORA_BENCH_ENDPOINTS", False)
 
@@ -273,6 +311,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     "heptora-resend-pending-notifications": {"task": "notifications.resend_pending", "schedule": 60.0},
     "heptora-expire-chat-requests": {"task": "chat_app.expire_requests", "schedule": 30.0},
+    "heptora-expire-approvals": {"task": "approvals.expire_due", "schedule": HEPTORA_APPROVAL_CHECK_INTERVAL},
+    "heptora-requeue-webhook-deliveries": {
+        "task": "webhooks.requeue_due",
+        "schedule": HEPTORA_WEBHOOK_REQUEUE_INTERVAL,
+    },
     "heptora-purge-idempotency-records": {"task": "api_app.purge_idempotency_records", "schedule": 3600.0},
 }
 
@@ -309,6 +352,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SWAGGER_UI_SETTINGS": {"persistAuthorization": True, "tryItOutEnabled": True},
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "ExecutionStatusEnum": "executions.models.ExecutionStatus",
+        "DeliveryStatusEnum": "webhooks.models.DeliveryStatus",
+    },
     "SCHEMA_PATH_PREFIX": "/api/v1",  # tags each operation by its resource: processes, executions, me
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -2,8 +2,9 @@ from django.conf import settings
 from django.contrib import admin
 from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
-from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from forms_app import views as forms_views
 
 
 def health(request: HttpRequest) -> JsonResponse:
@@ -20,11 +21,15 @@ admin.site.site_title = "Heptora admin"
 admin.site.index_title = "Processes, executions and access"
 
 urlpatterns = [
-    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("", forms_views.home, name="home"),
+    path("accounts/login/", forms_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", forms_views.LogoutView.as_view(), name="logout"),
+    path("", include("forms_app.urls")),
     path("admin/", admin.site.urls),
     path("health/", health, name="health"),
     path("api/v1/", include("api_app.urls")),
     path("chat/", include("chat_app.urls")),
+    path("approvals/", include("approvals.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema", template_name="api_app/redoc.html"),

@@ -69,6 +69,35 @@ def notification_enqueue_for_outcome(event: lifecycle.LifecycleEvent) -> None:
             logger.warning("could not queue notification %s (%s: %s); it will be resent", pk, type(exc).__name__, exc)
 
 
+def notification_queue(*, execution: Execution, event_type: str, recipient: str, subject: str, body: str) -> bool:
+    """Write an e-mail to send about ``execution`` in the caller's transaction and send it after commit.
+
+    For messages another app sends on its own account (approvals e-mail approvers; a web form confirms
+    "we received your request"); the row is the delivery log, retried like the outcome e-mails. One message
+    per execution, ``event_type`` and recipient: a second call with the same three writes nothing and
+    returns False.
+    """
+    from notifications.tasks import send_notification
+
+    try:
+        with transaction.atomic():  # a savepoint: a duplicate must not abort the caller's transaction
+            notification = Notification.objects.create(
+                execution=execution, event_type=event_type[:40], recipient=recipient, subject=subject[:300], body=body
+            )
+    except IntegrityError:
+        return False
+
+    def enqueue() -> None:
+        try:
+            send_notification.apply_async(args=[notification.pk], queue=settings.CELERY_TASK_DEFAULT_QUEUE)
+        except Exception as exc:  # broker down: the periodic resend picks the pending row up
+            logger.warning("could not queue notification %s (%s: %s); it will be resent", notification.pk,
+                           type(exc).__name__, exc)
+
+    transaction.on_commit(enqueue)
+    return True
+
+
 MAX_ATTEMPTS = 6
 
 
@@ -115,3 +144,4 @@ def notifications_resend_pending() -> list[int]:
     for pk in pks:
         send_notification.apply_async(args=[pk], queue=settings.CELERY_TASK_DEFAULT_QUEUE)
     return pks
+

@@ -64,6 +64,19 @@ def operator() -> Actor:
     return Actor.system("cli:test")
 
 
+@pytest.fixture(autouse=True)
+def forget_cached_definitions() -> Iterator[None]:
+    """A form or approval policy a test made (seed_demo, admin, an import) is rolled back with the test; what
+    is cached of it in Redis must go too. (The database cache table is rolled back by itself.)"""
+    yield
+    if "DatabaseCache" not in settings.CACHES["default"]["BACKEND"]:
+        from approvals.services import approval_policy_forget
+        from forms_app.parameters import fields_cache_clear
+
+        fields_cache_clear()
+        approval_policy_forget()
+
+
 # --- A real worker --------------------------------------------------------------------------------------
 
 
@@ -172,3 +185,37 @@ def wait_for(execution: Execution, predicate: Callable[[Execution], bool], timeo
 
 def wait_for_status(execution: Execution, *statuses: str, timeout: float = 30) -> Execution:
     return wait_for(execution, lambda e: e.status in statuses, timeout)
+
+
+# --- A real browser -------------------------------------------------------------------------------------
+# Debian's Chromium driven by Playwright's Python API; never a downloaded browser (.ci/run installs the
+# package). Tests that use it FAIL when it is missing.
+
+CHROMIUM = "/usr/bin/chromium"
+os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """One headless Chromium for the whole session."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (.ci/run does).")
+    # Playwright's sync API runs an event loop in this thread; the tests' own ORM calls are still synchronous.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any, live_server: Any) -> Iterator[Any]:
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 900, "height": 1100})
+    context.set_default_timeout(15_000)
+    tab = context.new_page()
+    yield tab
+    context.close()

@@ -29,6 +29,13 @@ os.environ.update(
         # Each API call's log row written in its own request, so tests read it at once (the batching
         # itself has its own test).
         "HEPTORA_API_CALL_LOG_BATCH": "1",
+        # Webhooks: the product's 1-2-4-8-16 s schedule at a twentieth of the time, short timeouts, plain http
+        # to the local receiver (127.0.0.1 allow-listed for the worker; SSRF tests clear it per test).
+        "HEPTORA_WEBHOOK_BACKOFF_SCALE": "0.05",
+        "HEPTORA_WEBHOOK_CONNECT_TIMEOUT": "1",
+        "HEPTORA_WEBHOOK_READ_TIMEOUT": "0.5",
+        "HEPTORA_WEBHOOK_ALLOWLIST": "127.0.0.1",
+        "HEPTORA_WEBHOOK_REQUIRE_HTTPS": "false",
     }
 )
 

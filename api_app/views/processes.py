@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import transaction
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
@@ -20,6 +21,7 @@ from executions import access, services
 from executions.errors import InvalidParameters
 from executions.models import Execution, ExecutionSource, Process
 from forms_app.parameters import parameters_json_schema
+from webhooks import services as webhook_services
 
 ERRORS = {
     400: OpenApiResponse(description="Invalid body or parameters: `error.fields` lists each field's problems."),
@@ -101,12 +103,17 @@ class ExecuteView(ProcessAccessMixin, HeptoraAPIView):
     def post(self, request: Request, process_id: str) -> Response:
         self.allowed_process(request, process_id)
         body = _validated(serializers.ExecuteRequest, request.data, process_id)
+        callback = _callback_checked(self.actor.user, body["callbackUrl"])
 
         def start() -> Execution:
-            return services.execution_start(
-                process_id=process_id, parameters=body["parameters"], source=ExecutionSource.API, actor=self.actor,
-                notify_email=body["notifyEmail"], timeout=body["timeout"],
-            )
+            with transaction.atomic():  # the callback exists before the execution's first event is sent
+                execution = services.execution_start(
+                    process_id=process_id, parameters=body["parameters"], source=ExecutionSource.API,
+                    actor=self.actor, notify_email=body["notifyEmail"], timeout=body["timeout"],
+                )
+                if callback:
+                    webhook_services.callback_attach(execution=execution, owner=self.actor.user, url=callback)
+            return execution
 
         key = request.headers.get("Idempotency-Key")
         if key:
@@ -136,10 +143,20 @@ class ExecuteBatchView(ProcessAccessMixin, HeptoraAPIView):
     def post(self, request: Request, process_id: str) -> Response:
         self.allowed_process(request, process_id)
         body = _validated(serializers.BatchRequest, request.data, process_id)
+        callbacks = []
+        for index, item in enumerate(body["items"]):
+            try:
+                callbacks.append(_callback_checked(self.actor.user, item["callbackUrl"]))
+            except webhook_services.WebhookError as exc:
+                raise ValidationError({f"items.{index}.callbackUrl": [exc.message]}) from None
         items = [services.BatchItem(parameters=i["parameters"], notify_email=i["notifyEmail"], timeout=i["timeout"])
                  for i in body["items"]]
-        outcomes = services.executions_start_batch(process_id=process_id, items=items, source=ExecutionSource.API,
-                                                   actor=self.actor)
+        with transaction.atomic():
+            outcomes = services.executions_start_batch(process_id=process_id, items=items,
+                                                       source=ExecutionSource.API, actor=self.actor)
+            for outcome, callback in zip(outcomes, callbacks, strict=True):
+                if callback and isinstance(outcome, Execution):
+                    webhook_services.callback_attach(execution=outcome, owner=self.actor.user, url=callback)
         results: list[dict[str, Any]] = []
         for index, outcome in enumerate(outcomes):
             if isinstance(outcome, InvalidParameters):
@@ -173,7 +190,16 @@ class ValidateView(ProcessAccessMixin, HeptoraAPIView):
                                         actor=self.actor, notify_email=body["notifyEmail"], timeout=body["timeout"])
         except InvalidParameters as exc:
             return Response({"valid": False, "fields": field_names(exc)})
+        try:
+            _callback_checked(self.actor.user, body["callbackUrl"])
+        except webhook_services.WebhookError as exc:
+            return Response({"valid": False, "fields": {"callbackUrl": [exc.message]}})
         return Response({"valid": True, "parameters": plan.parameters, "requiresApproval": plan.needs_approval})
+
+
+def _callback_checked(owner: Any, url: str) -> str:
+    """The callbackUrl ready to attach ("" when none was given); WebhookError (400, field callbackUrl) if not."""
+    return webhook_services.callback_check(owner=owner, url=url) if url else ""
 
 
 def _validated(serializer_class: type, data: Any, process_id: str) -> dict[str, Any]:

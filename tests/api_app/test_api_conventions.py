@@ -371,9 +371,9 @@ def test_a_process_request_schema_keeps_the_other_fields_of_the_execute_body(sch
     generic = schema["components"]["schemas"]["ExecuteRequestRequest"]["properties"]
     body = schema["components"]["schemas"]["ExecuteOrderProcessingRequest"]["properties"]
 
-    assert set(body) == {"processId", "parameters", "notifyEmail", "timeout"}
-    assert {name: body[name] for name in ("processId", "notifyEmail", "timeout")} == {
-        name: generic[name] for name in ("processId", "notifyEmail", "timeout")}
+    assert set(body) == {"processId", "parameters", "notifyEmail", "timeout", "callbackUrl"}
+    assert {name: body[name] for name in ("processId", "notifyEmail", "timeout", "callbackUrl")} == {
+        name: generic[name] for name in ("processId", "notifyEmail", "timeout", "callbackUrl")}
 
 
 def test_every_registered_process_has_its_own_execute_path(schema: dict[str, Any]) -> None:

@@ -20,7 +20,7 @@ from tests.api_app.helpers import error_of, integration, signed_in
 pytestmark = pytest.mark.django_db
 
 EVERY_PROCESS = [
-    "data-sync", "failure-demo", "monthly-report", "order-processing", "report-generation",
+    "data-sync", "failure-demo", "monthly-report", "order-processing", "report-generation", "sensitive-report",
     "test-echo", "test-once", "test-raise", "test-sleep", "test-steps",
 ]
 ORDER_SUMMARY = {

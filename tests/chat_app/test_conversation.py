@@ -368,6 +368,12 @@ def test_below_the_threshold_it_asks_did_you_mean_and_the_choice_keeps_the_words
         "month": (timezone.localdate().replace(day=1) - timedelta(days=1)).strftime("%Y-%m")}
 
 
+def test_did_you_mean_offers_only_processes_the_person_may_start(sam: Person) -> None:
+    [answer] = sam.says("report for last month")  # Sam may start neither report
+    assert answer.startswith("Sorry, I didn't understand \"report for last month\".")
+    assert "Report" not in " ".join(sam.buttons())
+
+
 def test_unknown_input_gets_suggestions_never_silence(sam: Person) -> None:
     assert sam.says("tell me a joke") == [
         "Sorry, I didn't understand \"tell me a joke\". You could say:\n"

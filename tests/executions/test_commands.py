@@ -500,12 +500,15 @@ def test_it_seeds_the_demo_once_however_often_it_runs() -> None:
 
     assert first == ("created user admin\ncreated user manager\ncreated user staff\ncreated user integrator\n"
                      "demo users: admin, manager, staff, integrator (password from HEPTORA_DEMO_PASSWORD)\n"
+                     "created form Order Processing Request (/forms/order-processing/)\n"
+                     "created form Submit Monthly Metrics (/forms/monthly-metrics/)\n"
+                     "approval policy for sensitive-report: any one of Managers, 4 hours\n"
                      "Demo data is ready.\n")
     assert second == ("demo users: admin, manager, staff, integrator (password from HEPTORA_DEMO_PASSWORD)\n"
                       "Demo data is ready.\n")
     assert (User.objects.count(), Group.objects.count(),
             Permission.objects.filter(group__name="Managers").count()) == counts
-    assert set(Group.objects.values_list("name", flat=True)) == {"Managers", "Staff"}
+    assert set(Group.objects.values_list("name", flat=True)) == {"Managers", "Staff", "Department Managers"}
 
 
 @pytest.mark.django_db
@@ -568,7 +571,7 @@ def test_it_gives_each_demo_user_their_role() -> None:
 
     assert (users["admin"].is_superuser, users["admin"].is_staff) == (True, True)
     assert (users["manager"].is_superuser, users["manager"].is_staff) == (False, True)
-    assert list(users["manager"].groups.values_list("name", flat=True)) == ["Managers"]
+    assert set(users["manager"].groups.values_list("name", flat=True)) == {"Managers", "Department Managers"}
     assert users["manager"].has_perm("executions.view_execution")
     assert list(users["staff"].groups.values_list("name", flat=True)) == ["Staff"]
     assert (users["staff"].is_staff, users["integrator"].is_staff) == (False, False)

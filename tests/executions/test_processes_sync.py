@@ -15,7 +15,7 @@ from executions.services import SyncReport
 
 pytestmark = pytest.mark.django_db
 
-DEMO = ["data-sync", "failure-demo", "monthly-report", "order-processing", "report-generation"]
+DEMO = ["data-sync", "failure-demo", "monthly-report", "order-processing", "report-generation", "sensitive-report"]
 TEST_ONLY = ["test-echo", "test-once", "test-raise", "test-sleep", "test-steps"]
 
 
