@@ -3,10 +3,8 @@ question, press Confirm, and watch the progress and the result arrive from a rea
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,28 +12,16 @@ import pytest
 from executions.models import Execution, ExecutionStatus
 from tests.conftest import PASSWORD, WorkerProcess, wait_for_status
 
-os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")  # never download a browser: use the system's
-CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def chat_browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """A headless Chromium page. Fails (never skips) when the system browser is missing."""
-    # Playwright's sync API keeps an event loop in this thread; the test's own database reads are still plain
-    # synchronous code, so tell Django they are safe here.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: install the distribution's chromium package (no browser is downloaded)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        page = browser.new_page()
-        page.set_default_timeout(20_000)
-        yield page
-        browser.close()
+def chat_browser(browser: Any, live_server: Any) -> Iterator[Any]:
+    """A fresh tab of the session's headless Chromium (tests/conftest.py: fails, never skips, without it)."""
+    context = browser.new_context(base_url=live_server.url)
+    context.set_default_timeout(20_000)
+    yield context.new_page()
+    context.close()
 
 
 def test_a_person_chats_an_order_into_existence_and_sees_it_finish(
