@@ -1,6 +1,6 @@
 from django.urls import path
 
-from api_app.views import account, approvals, executions, processes, webhooks
+from api_app.views import account, approvals, chat, executions, processes, webhooks
 
 app_name = "api"
 
@@ -28,4 +28,7 @@ urlpatterns = [
     path("webhooks/<str:webhook_id>/rotate-secret", webhooks.WebhookRotateSecretView.as_view(),
          name="webhook-rotate-secret"),
     path("webhooks/<str:webhook_id>/deliveries", webhooks.WebhookDeliveriesView.as_view(), name="webhook-deliveries"),
+    path("chat/messages", chat.ChatMessageView.as_view(), name="chat-messages"),
+    path("chat/conversations/<str:conversation_id>/messages", chat.ChatConversationMessagesView.as_view(),
+         name="chat-conversation-messages"),
 ]

@@ -442,6 +442,30 @@ def parameters_clean(process: Process, parameters: dict[str, Any], *, source: st
     return definition.clean(process, parameters, source=source)
 
 
+def parameter_clean_one(
+    process: Process, name: str, raw: Any, known_values: Mapping[str, Any] | None = None
+) -> Any:
+    """Validate ONE field's value (a chat answer) with the same rules as :func:`parameters_clean`.
+
+    Returns the stored value; raises InvalidParameters({name: [messages]}) for an unknown field, a field that
+    ``known_values`` hide (``show_if``), or a value its rules refuse.
+    """
+    spec = next((s for s in fields_for(process) if s["name"] == name), None)
+    if spec is None:
+        raise InvalidParameters({name: ["Unknown parameter."]})
+    if not _visible(spec, known_values or {}):
+        condition = ", ".join(f"{k} is {v}" for k, v in spec["show_if"].items())
+        raise InvalidParameters({name: [f"Only used when {condition}."]})
+    wrong_type = _type_problem(spec.get("type", "text"), raw)
+    if wrong_type:
+        raise InvalidParameters({name: [wrong_type]})
+    try:
+        value = _django_field(spec).clean(raw)
+    except ValidationError as exc:
+        raise InvalidParameters({name: list(exc.messages)}) from None
+    return _storable(value)
+
+
 _JSON_TYPES = {
     "text": {"type": "string"},
     "textarea": {"type": "string"},

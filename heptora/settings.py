@@ -268,6 +268,13 @@ if HEPTORA_STALE_AFTER_SECONDS < 3 * HEPTORA_HEARTBEAT_SECONDS:
         f"HEPTORA_STALE_AFTER_SECONDS ({HEPTORA_STALE_AFTER_SECONDS}) must be at least three times "
         f"HEPTORA_HEARTBEAT_SECONDS ({HEPTORA_HEARTBEAT_SECONDS})."
     )
+# Chat (docs/chat.md): a pending request (questions or confirmation) is dropped after this many seconds of
+# silence; progress updates are pushed at most every HEPTORA_CHAT_PROGRESS_INTERVAL seconds.
+HEPTORA_CHAT_CONFIRM_TIMEOUT = env_int("HEPTORA_CHAT_CONFIRM_TIMEOUT", 300, minimum=1)
+HEPTORA_CHAT_PROGRESS_INTERVAL = env_float("HEPTORA_CHAT_PROGRESS_INTERVAL", 30.0, minimum=0)
+HEPTORA_CHAT_ALWAYS_CONFIRM = env_bool("HEPTORA_CHAT_ALWAYS_CONFIRM", True)  # False: only critical processes
+HEPTORA_CHAT_MATCH_THRESHOLD = env_float("HEPTORA_CHAT_MATCH_THRESHOLD", 0.72, minimum=0)
+HEPTORA_CHAT_LINK_CODE_MINUTES = env_int("HEPTORA_CHAT_LINK_CODE_MINUTES", 10, minimum=1)
 # Webhooks (docs/webhooks.md). The retry schedule is the seconds before each retry (the product's policy:
 # 5 retries after 1, 2, 4, 8 and 16 s); the backoff scale multiplies it and Retry-After (tests use 0.05).
 HEPTORA_WEBHOOK_RETRY_SCHEDULE = [env_float_item("HEPTORA_WEBHOOK_RETRY_SCHEDULE", item)
@@ -303,6 +310,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": HEPTORA_RECOVERY_INTERVAL,
     },
     "heptora-resend-pending-notifications": {"task": "notifications.resend_pending", "schedule": 60.0},
+    "heptora-expire-chat-requests": {"task": "chat_app.expire_requests", "schedule": 30.0},
     "heptora-expire-approvals": {"task": "approvals.expire_due", "schedule": HEPTORA_APPROVAL_CHECK_INTERVAL},
     "heptora-requeue-webhook-deliveries": {
         "task": "webhooks.requeue_due",

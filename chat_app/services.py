@@ -1,0 +1,173 @@
+"""The conversation engine: one person's message in, the bot's answers out, whichever channel it came from.
+
+:func:`conversation_handle` is the only entry point for inbound messages. Each message is handled in one
+transaction with the conversation's row locked, so two web processes (or a double click) never act on the
+same conversation at once and a confirmation starts one execution, not two. Everything the engine remembers
+is in the database (``Conversation``); nothing is kept in memory between messages. The dialogue itself is
+:class:`chat_app.dialogue.Turn`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from chat_app import replies
+from chat_app.channels import BotMessage, Button, ChatMessage, ChatReply
+from chat_app.dialogue import Turn, link_code_hash, pending_minutes
+from chat_app.errors import ConversationNotFound
+from chat_app.models import ChatIdentity, Conversation, ConversationState, LinkCode, Message, Sender
+from executions.models import Execution
+
+logger = logging.getLogger(__name__)
+State = ConversationState
+LINK_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+
+
+
+# --- Inbound --------------------------------------------------------------------------------------------
+
+
+def conversation_handle(*, message: ChatMessage) -> ChatReply:
+    """Handle one message from a person and return the bot's answers (saved, with their ids)."""
+    text = (message.action or message.text or "").strip()[:2000]
+    identity = identity_resolve(channel=message.channel, external_id=message.identity, user=message.user,
+                                display_name=message.display_name)
+    with transaction.atomic():
+        conversation = _conversation_for(identity, message)
+        turn = Turn(conversation=conversation, identity=identity, message=message, now=timezone.now())
+        said = Message.objects.create(conversation=conversation, sender=Sender.USER, text=text or "(empty)")
+        turn.run(text, is_action=bool(message.action))
+        if turn.explanation:
+            Message.objects.filter(pk=said.pk).update(note=turn.explanation[:2000])
+        saved = [Message.objects.create(conversation=conversation, sender=Sender.BOT, text=m.text,
+                                        buttons=[{"label": b.label, "value": b.value} for b in m.buttons],
+                                        execution=turn.execution)
+                 for m in turn.replies]
+        conversation.save()
+    return ChatReply(
+        conversation_id=conversation.public_id,
+        messages=[BotMessage(text=m.text, buttons=tuple(Button(**b) for b in m.buttons), id=m.pk) for m in saved],
+        execution_id=turn.execution.public_id if turn.execution else None,
+    )
+
+
+def identity_resolve(*, channel: str, external_id: str, user: Any = None, display_name: str = "") -> ChatIdentity:
+    """The person on ``channel``; a door that signed them in (``user``) links the identity by definition."""
+    identity, created = ChatIdentity.objects.get_or_create(
+        channel=channel[:30], external_id=external_id[:200],
+        defaults={"user": user, "display_name": display_name[:200], "linked_at": timezone.now() if user else None},
+    )
+    if not created and user is not None and identity.user_id != user.pk:
+        identity.user, identity.linked_at = user, timezone.now()
+        identity.save(update_fields=["user", "linked_at"])
+    return identity
+
+
+def web_identity(user: Any) -> str:
+    """The ``identity`` of a signed-in person on the web channel (session or API key acting for them)."""
+    return f"user:{user.pk}"
+
+
+def _conversation_for(identity: ChatIdentity, message: ChatMessage) -> Conversation:
+    if message.conversation_id:
+        conversation = (Conversation.objects.select_for_update()
+                        .filter(public_id=message.conversation_id, identity=identity).first())
+        if conversation is None:
+            raise ConversationNotFound(f"There is no conversation with id '{message.conversation_id}' that is yours.")
+        return conversation
+    if message.thread is not None:
+        conversation = (Conversation.objects.select_for_update().filter(identity=identity, thread=message.thread)
+                        .order_by("-updated_at", "-id").first())
+        if conversation is not None:
+            return conversation
+    return Conversation.objects.create(identity=identity, thread=message.thread or "")
+
+
+# --- Linking --------------------------------------------------------------------------------------------
+
+
+def link_code_create(*, user: Any) -> tuple[str, dt.datetime]:
+    """A new one-time code that links a chat identity to ``user`` (earlier unused codes stop working)."""
+    LinkCode.objects.filter(user=user, used_at__isnull=True).delete()
+    raw = "".join(secrets.choice(LINK_ALPHABET) for _ in range(8))
+    code = f"{raw[:4]}-{raw[4:]}"
+    expires = timezone.now() + timedelta(minutes=settings.HEPTORA_CHAT_LINK_CODE_MINUTES)
+    LinkCode.objects.create(user=user, code_hash=link_code_hash(code), expires_at=expires)
+    return code, expires
+
+
+def identity_unlink(*, identity: ChatIdentity) -> None:
+    identity.user, identity.linked_at = None, None
+    identity.save(update_fields=["user", "linked_at"])
+
+
+# --- Pushed messages ------------------------------------------------------------------------------------
+
+
+def message_push(*, conversation: Conversation, text: str, buttons: list[Button] | None = None,
+                 execution: Execution | None = None) -> Message:
+    """Save a message the bot sends on its own (an update) and hand it to the channel after commit."""
+    message = Message.objects.create(
+        conversation=conversation, sender=Sender.BOT, text=text, pushed=True, execution=execution,
+        buttons=[{"label": b.label, "value": b.value} for b in buttons or []],
+    )
+    Conversation.objects.filter(pk=conversation.pk).update(updated_at=timezone.now())
+    transaction.on_commit(lambda: message_deliver_later(message_pk=message.pk), robust=True)
+    return message
+
+
+def message_deliver_later(*, message_pk: int) -> None:
+    from chat_app.channels import channel_get
+    from chat_app.tasks import deliver_message
+
+    message = Message.objects.select_related("conversation__identity").filter(pk=message_pk).first()
+    if message is None:
+        return
+    channel = channel_get(message.conversation.identity.channel)
+    if channel is None or channel.name == "web":
+        return  # web clients poll; nothing to send
+    deliver_message.apply_async(args=[message_pk], queue=settings.CELERY_TASK_DEFAULT_QUEUE)
+
+
+def message_deliver(*, message_pk: int) -> bool:
+    """Send one pushed message through its channel's adapter (run by a task; raises to be retried)."""
+    from chat_app.channels import channel_get
+
+    message = Message.objects.select_related("conversation__identity").filter(
+        pk=message_pk, delivered_at__isnull=True).first()
+    if message is None:
+        return False
+    channel = channel_get(message.conversation.identity.channel)
+    if channel is None:
+        return False
+    Message.objects.filter(pk=message.pk).update(delivery_attempts=message.delivery_attempts + 1)
+    channel.deliver(conversation=message.conversation, messages=[message])
+    Message.objects.filter(pk=message.pk).update(delivered_at=timezone.now())
+    return True
+
+
+def requests_expire(*, now: dt.datetime | None = None) -> list[str]:
+    """Drop requests nobody answered in time and say so in their conversations (run by beat)."""
+    now = now or timezone.now()
+    expired = []
+    due = Conversation.objects.exclude(state=State.IDLE).filter(expires_at__lte=now).select_related("process")
+    for conversation in due[:500]:
+        with transaction.atomic():
+            if not Conversation.objects.filter(pk=conversation.pk, state=conversation.state,
+                                               expires_at=conversation.expires_at).update(
+                    state=State.IDLE, process=None, parameters={}, asking="", asked=[], pending_text="",
+                    expires_at=None, updated_at=now):
+                continue  # the person answered meanwhile
+            text = replies.render("request_expired", process=conversation.process, minutes=pending_minutes())
+            message_push(conversation=conversation, text=text)
+        expired.append(conversation.public_id)
+    return expired
