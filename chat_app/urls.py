@@ -8,5 +8,4 @@ urlpatterns = [
     path("", views.chat_page, name="page"),
     path("widget.js", views.widget_js, name="widget-js"),
     path("link/", views.link_page, name="link"),
-    path("login/", views.ChatLoginView.as_view(), name="login"),
 ]

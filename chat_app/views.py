@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -18,7 +17,7 @@ from chat_app import services
 from chat_app.models import ChatIdentity
 
 WIDGET_JS = Path(__file__).resolve().parent / "static" / "chat_app" / "widget.js"
-LOGIN = reverse_lazy("chat:login")
+LOGIN = reverse_lazy("login")  # the site's one sign-in page (/accounts/login/), for staff and everyone else
 
 
 @ensure_csrf_cookie
@@ -28,7 +27,7 @@ def widget_js(request: HttpRequest) -> HttpResponse:
     It also sets the CSRF cookie, so the widget can post with the session on any page of the site.
     """
     config = (f'window.HEPTORA_CHAT_CONFIG = {{"api": "{reverse("api:chat-messages")}", '
-              f'"css": "{static("chat_app/widget.css")}", "login": "{reverse("chat:login")}", '
+              f'"css": "{static("chat_app/widget.css")}", "login": "{reverse("login")}", '
               f'"signedIn": {"true" if request.user.is_authenticated else "false"}}};\n')
     response = HttpResponse(config + WIDGET_JS.read_text(), content_type="application/javascript; charset=utf-8")
     response["Cache-Control"] = "private, max-age=60"
@@ -59,11 +58,3 @@ def link_page(request: HttpRequest) -> HttpResponse:
             code, expires = services.link_code_create(user=request.user)
     identities = ChatIdentity.objects.filter(user=request.user).exclude(channel="web").order_by("channel")
     return render(request, "chat_app/link.html", {"code": code, "expires": expires, "identities": identities})
-
-
-class ChatLoginView(auth_views.LoginView):
-    template_name = "chat_app/login.html"
-    redirect_authenticated_user = True
-
-    def get_default_redirect_url(self) -> str:
-        return reverse("chat:page")

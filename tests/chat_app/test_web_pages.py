@@ -18,10 +18,9 @@ pytestmark = pytest.mark.django_db
 
 def test_the_chat_page_asks_anonymous_visitors_to_sign_in_and_signs_in_non_staff_users(staff_user: User) -> None:
     browser = Client(HTTP_HOST="localhost")
-    assert browser.get("/chat/").url == "/chat/login/?next=/chat/"
+    assert browser.get("/chat/").url == "/accounts/login/?next=/chat/"
 
-    response = browser.post("/chat/login/?next=/chat/", {"username": "sam", "password": PASSWORD,
-                                                         "next": "/chat/"})
+    response = browser.post("/accounts/login/?next=/chat/", {"username": "sam", "password": PASSWORD, "next": "/chat/"})
 
     assert response.url == "/chat/"
     page = browser.get("/chat/")
@@ -31,9 +30,9 @@ def test_the_chat_page_asks_anonymous_visitors_to_sign_in_and_signs_in_non_staff
 
 
 def test_a_wrong_password_is_refused() -> None:
-    response = Client(HTTP_HOST="localhost").post("/chat/login/", {"username": "nobody", "password": "x"})
+    response = Client(HTTP_HOST="localhost").post("/accounts/login/", {"username": "nobody", "password": "x"})
     assert response.status_code == 200
-    assert b"didn't match" in response.content
+    assert b"We could not sign you in" in response.content
 
 
 def test_the_widget_script_carries_its_configuration_and_sets_the_csrf_cookie(staff_user: User) -> None:
@@ -42,7 +41,7 @@ def test_the_widget_script_carries_its_configuration_and_sets_the_csrf_cookie(st
     assert response["Content-Type"] == "application/javascript; charset=utf-8"
     body = response.content.decode()
     assert body.startswith('window.HEPTORA_CHAT_CONFIG = {"api": "/api/v1/chat/messages", '
-                           '"css": "/static/chat_app/widget.css", "login": "/chat/login/", "signedIn": true};')
+                           '"css": "/static/chat_app/widget.css", "login": "/accounts/login/", "signedIn": true};')
     assert 'role: "log", "aria-live": "polite"' in body
     assert "csrftoken" in response.cookies
     anonymous = Client(HTTP_HOST="localhost").get("/chat/widget.js").content.decode()
@@ -79,4 +78,4 @@ def test_nobody_unlinks_someone_elses_identity(staff_user: User, outsider: User)
 
 def test_the_link_page_needs_a_signed_in_person(settings: Any) -> None:
     response = Client(HTTP_HOST="localhost").post("/chat/link/")
-    assert response.status_code == 302 and response.url.startswith("/chat/login/")
+    assert response.status_code == 302 and response.url.startswith("/accounts/login/")
