@@ -104,6 +104,13 @@ def unsubscribe(handler: Handler) -> None:
     _subscriptions[:] = [s for s in _subscriptions if s.handler is not handler]
 
 
+def needs_transaction(event_type: str) -> bool:
+    """Does any subscriber write rows in the transaction of ``event_type``? (If not, a writer that makes
+    the change in one statement need not open a transaction for it.)"""
+    return any(sub.phase == "transaction" and (sub.events is None or event_type in sub.events)
+               for sub in _subscriptions)
+
+
 def publish(event_type: str, execution: Execution, data: dict[str, Any] | None = None) -> LifecycleEvent:
     """Announce ``event_type`` for ``execution``. Call inside the transaction that made the change."""
     event = LifecycleEvent(

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group, Permission, User
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from guardian.shortcuts import assign_perm
 
 from executions import hooks, lifecycle, services
@@ -115,6 +116,46 @@ def test_a_launch_saves_a_queued_execution_with_who_started_it_and_how(staff_use
         (EventKind.STATUS, EventLevel.INFO, "Queued: started by sam via REST API",
          {"status": "queued", "source": "api", "actor": "sam"}),
     ]
+
+
+@pytest.mark.django_db
+def test_a_launch_writes_the_execution_and_its_event_in_one_statement_when_no_listener_joins(
+    operator: Actor, published: list, django_capture_on_commit_callbacks: Any
+) -> None:
+    """On PostgreSQL the usual start is one round trip: both rows in one atomic statement, no transaction
+    block. A listener that writes in the start's transaction gets the two INSERTs in a transaction."""
+    with CaptureQueriesContext(connection) as queries, django_capture_on_commit_callbacks(execute=True):
+        execution = start(operator)
+
+    writes = [q["sql"] for q in queries.captured_queries
+              if q["sql"].lstrip().startswith(("INSERT", "WITH")) and "executions_execution" in q["sql"]]
+    assert len(writes) == (1 if connection.vendor == "postgresql" else 2)
+    execution.refresh_from_db()
+    assert execution.status == S.QUEUED
+    assert [e.message for e in execution.events.all()] == ["Queued: started by cli:test via REST API"]
+    assert published == [{"execution_pk": execution.pk, "timeout": 300}]
+
+
+@pytest.mark.django_db
+def test_a_listener_that_writes_in_the_starts_transaction_sees_both_rows(
+    operator: Actor, published: list
+) -> None:
+    rows_seen: list[tuple[int, int]] = []
+
+    def count_rows(event: lifecycle.LifecycleEvent) -> None:
+        rows_seen.append((Execution.objects.filter(pk=event.execution_pk).count(),
+                          ExecutionEvent.objects.filter(execution_id=event.execution_pk).count()))
+
+    lifecycle.subscribe(count_rows, phase="transaction")
+    try:
+        with CaptureQueriesContext(connection) as queries:
+            start(operator)
+    finally:
+        lifecycle.unsubscribe(count_rows)
+
+    assert rows_seen == [(1, 1)]
+    assert sum(q["sql"].lstrip().startswith("INSERT") and "executions_execution" in q["sql"]
+               for q in queries.captured_queries) == 2
 
 
 @pytest.mark.django_db
