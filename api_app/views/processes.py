@@ -105,14 +105,18 @@ class ExecuteView(ProcessAccessMixin, HeptoraAPIView):
         body = _validated(serializers.ExecuteRequest, request.data, process_id)
         callback = _callback_checked(self.actor.user, body["callbackUrl"])
 
+        def launch() -> Execution:
+            return services.execution_start(
+                process_id=process_id, parameters=body["parameters"], source=ExecutionSource.API,
+                actor=self.actor, notify_email=body["notifyEmail"], timeout=body["timeout"],
+            )
+
         def start() -> Execution:
+            if not callback:
+                return launch()  # no transaction of our own: the launch path writes in one statement
             with transaction.atomic():  # the callback exists before the execution's first event is sent
-                execution = services.execution_start(
-                    process_id=process_id, parameters=body["parameters"], source=ExecutionSource.API,
-                    actor=self.actor, notify_email=body["notifyEmail"], timeout=body["timeout"],
-                )
-                if callback:
-                    webhook_services.callback_attach(execution=execution, owner=self.actor.user, url=callback)
+                execution = launch()
+                webhook_services.callback_attach(execution=execution, owner=self.actor.user, url=callback)
             return execution
 
         key = request.headers.get("Idempotency-Key")
