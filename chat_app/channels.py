@@ -14,6 +14,7 @@ Adapters register in their ``AppConfig.ready`` with :func:`channel_register`.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -70,14 +71,14 @@ class ChatReply:
     execution_id: str | None = None
 
 
-class Channel:
-    """Base class of a platform adapter's outbound side."""
+class Channel(ABC):
+    """Base class of a platform adapter's outbound side (Slack, Teams and Telegram subclass it)."""
 
     name = ""
 
+    @abstractmethod
     def deliver(self, *, conversation: Conversation, messages: list[Message]) -> None:
         """Send pushed messages to the platform. Raise to have the delivery retried later."""
-        raise NotImplementedError
 
 
 class WebChannel(Channel):
