@@ -413,7 +413,10 @@ class ParameterDefinition:
             name = spec["name"]
             if not _visible(spec, cleaned):
                 continue
-            field = _django_field({**spec, "required": required_for(spec, source)})
+            required = required_for(spec, source)
+            if name not in data and not required:
+                continue  # absent and optional: no need to build its field (this runs on every start)
+            field = _django_field({**spec, "required": required})
             raw = data.get(name)
             if name not in data and not field.required:
                 continue
