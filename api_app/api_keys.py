@@ -18,13 +18,12 @@ balancer that is the proxy's address unless the server is set up to put the clie
 ``X-Forwarded-For`` from the open internet.
 
 Cache (the hot path)
-  Every API request authenticates, so a verified key row and its user are kept in Django's cache for
-  ``CACHE_SECONDS`` (60) under the key's prefix. Expiry and grace are compared with the clock on every
-  request, so a cached row never extends them. Revoke, rotate and edits overwrite the entry with a
-  "stale" marker (immediately and again on commit) that readers do not trust and that a reader holding an
-  older row cannot overwrite (entries are filled with ``cache.add``), so a revoked key stops on the next
-  request. Changes to the USER (deactivation, deletion) are seen when the entry expires, within 60 s;
-  revoke the user's keys to stop them at once.
+  Every API request authenticates, so each web process keeps a local copy of every verified key row with
+  its user (:data:`heptora.local_cache.API_KEYS`). Expiry and grace are compared with the clock on every
+  request, so a copy never extends them. Any change to a key (create, revoke, rotate, edit, delete) and
+  any save or delete of a user (deactivation, a changed permission flag) renews the group's shared token,
+  so every web process reads the rows again on its next request: a revoked key, or a deactivated user's
+  key, stops on the very next request.
 
 Usage (``last_used_at``, ``usage_count``)
   Writing the row on every request would add a write (and a commit) to every call and make one row hot.
@@ -57,12 +56,14 @@ from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
 from api_app.callers import ApiCaller
-from api_app.counters import counter_incr
+from api_app.counters import counters_incr
 from api_app.models import ApiKey
+from api_app.throttling import RateState, rate_counter
 from executions import services as executions_services
 from executions.actors import Actor
 from executions.errors import HeptoraError, ProcessNotFound
 from executions.models import ActorKind
+from heptora.local_cache import API_KEYS
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -71,13 +72,11 @@ API_KEY_PREFIX = "hep_"
 DEFAULT_GRACE = timedelta(hours=24)
 MAX_GRACE = timedelta(days=30)
 MAX_RATE_LIMIT = 1_000_000
-CACHE_SECONDS = 60
 USAGE_WRITE_SECONDS = 30
 
 _ALPHABET = string.ascii_letters + string.digits  # no '_' or '-': the whole key selects with a double click
 _SECRET_LENGTH = 43  # 43 characters of 62 symbols: 256 bits
 _SHAPE = re.compile(r"hep_([0-9a-z]{8})_([A-Za-z0-9]{32,128})")
-_STALE = "stale"  # cache marker: "re-read the row"; never overwritten by a reader (see the module docstring)
 _DUMMY_HASH = "0" * 64
 
 NOT_VALID = "The API key is not valid."
@@ -123,13 +122,12 @@ def _new_key() -> tuple[str, str]:
 
 
 def _cache_key(prefix: str) -> str:
-    return f"heptora:api_key:v1:{prefix}"  # bump v1 when ApiKey's fields change: entries are pickled rows
+    return f"heptora:api_key:v1:{prefix}"  # the usage counters' names
 
 
 def _forget(prefix: str) -> None:
-    """Make every web process re-read this key's row on its next request (and on every commit after)."""
-    cache.set(_cache_key(prefix), _STALE, CACHE_SECONDS)
-    transaction.on_commit(lambda: cache.set(_cache_key(prefix), _STALE, CACHE_SECONDS))
+    """Make every web process re-read the key rows on its next request (and again on commit)."""
+    API_KEYS.changed()
 
 
 def normalize_prefix(value: str) -> str:
@@ -313,14 +311,17 @@ def api_key_usage_write(*, key_id: int, prefix: str) -> None:
 _next_write_try: dict[str, float] = {}  # per process: when to next try to be the one that writes a key's use
 
 
-def _count_use(key: ApiKey) -> None:
-    counter_incr(f"{_cache_key(key.prefix)}:uses", timeout=None)
+def _count_use(key: ApiKey) -> RateState:
+    """Count one use of the key and one request against its rate limit, in one round trip; the limit's state."""
+    rate_key, rate_timeout, rate_state = rate_counter(f"api_key:{key.pk}", key.rate_limit_per_minute)
+    _uses, count = counters_incr([(f"{_cache_key(key.prefix)}:uses", None), (rate_key, rate_timeout)])
     # One writer per key and window across all processes (cache.add); each process asks at most once a window.
     now = time.monotonic()
     if _next_write_try.get(key.prefix, 0.0) <= now:
         _next_write_try[key.prefix] = now + USAGE_WRITE_SECONDS
         if cache.add(f"{_cache_key(key.prefix)}:written", 1, USAGE_WRITE_SECONDS):
             api_key_usage_write(key_id=key.pk, prefix=key.prefix)
+    return rate_state(count)
 
 
 # --- Selectors ------------------------------------------------------------------------------------------
@@ -374,14 +375,12 @@ _REFUSALS = {
 
 
 def _verified_row(prefix: str) -> ApiKey | None:
-    cached = cache.get(_cache_key(prefix))
-    if isinstance(cached, ApiKey):
-        return cached
-    # The user's password hash stays out of the cache: nothing on the API path reads it.
-    key = ApiKey.objects.select_related("user").defer("user__password").filter(prefix=prefix).first()
-    if key is not None and cached is None:
-        cache.add(_cache_key(prefix), key, CACHE_SECONDS)  # add, not set: never overwrite a "stale" marker
-    return key
+    return API_KEYS.get(prefix, lambda: _key_row(prefix))
+
+
+def _key_row(prefix: str) -> ApiKey | None:
+    # The user's password hash stays out of the copy: nothing on the API path reads it.
+    return ApiKey.objects.select_related("user").defer("user__password").filter(prefix=prefix).first()
 
 
 def authenticate(token: str, request: Request) -> ApiCaller:
@@ -404,7 +403,7 @@ def authenticate(token: str, request: Request) -> ApiCaller:
         address = request.META.get("REMOTE_ADDR") or ""
         if not _address_allowed(address, key.allowed_ips):
             raise AuthenticationFailed(f"This API key may not be used from {address or 'an unknown address'}.")
-    _count_use(key)
+    rate_state = _count_use(key)
     return ApiCaller(
         actor=Actor.for_user(key.user, kind=ActorKind.API_KEY, label=f"{key.name} ({key.prefix})",
                              ref=f"api_key:{key.pk}"),
@@ -413,6 +412,7 @@ def authenticate(token: str, request: Request) -> ApiCaller:
         allowed_processes=frozenset(key.allowed_processes) or None,
         scopes=None,
         api_key_id=key.pk,
+        rate_counted=rate_state,
     )
 
 

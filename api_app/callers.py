@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from executions.actors import Actor
+
+if TYPE_CHECKING:
+    from api_app.throttling import RateState
 
 
 @dataclass(frozen=True)
@@ -21,6 +25,7 @@ class ApiCaller:
     allowed_processes: frozenset[str] | None = None
     scopes: frozenset[str] | None = None
     api_key_id: int | None = None
+    rate_counted: RateState | None = None  # this request, already counted against the limit
     extra: dict[str, str] = field(default_factory=dict)
 
     def may_use_process(self, process_id: str) -> bool:

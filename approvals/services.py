@@ -19,7 +19,6 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core import signing
-from django.core.cache import cache
 from django.db import transaction
 from django.db.models import QuerySet
 from django.template.loader import render_to_string
@@ -28,10 +27,11 @@ from django.utils import timezone
 from guardian.shortcuts import assign_perm, get_objects_for_user, get_users_with_perms
 
 from approvals.models import ApprovalPolicy, ApprovalRequest, ApprovalStatus, ApprovalVote, OnTimeout, Quorum, Vote
-from executions import lifecycle, registry
+from executions import lifecycle
 from executions import services as executions_services
 from executions.errors import HeptoraError
 from executions.models import EventKind, EventLevel, Execution, ExecutionStatus, Process
+from heptora.local_cache import DEFINITIONS
 from notifications import services as notifications
 
 if TYPE_CHECKING:
@@ -65,35 +65,24 @@ class ApprovalClosed(HeptoraError):
 # --- The gate (registered on the launch path) -----------------------------------------------------------
 
 
-POLICY_CACHE_SECONDS = 3600
-
-
-def _policy_cache_key(slug: str) -> str:
-    return f"approvals:gate:v1:{slug}"
-
-
 def approval_gate(*, process: Process, actor: Actor, source: str, parameters: dict[str, Any]) -> bool:
     """True when ``process`` started from ``source`` must wait for approval under its policy.
 
-    On every start's path, so the answer's inputs are cached (one cache GET, no query, in the steady state)
-    and forgotten whenever a policy is saved or deleted (:func:`approval_policy_forget`).
+    On every start's path, so the policy's answer is read from this process's local copy (no query in the
+    steady state), renewed everywhere when a policy is saved or deleted (:func:`approval_policy_forget`).
     """
-    key = _policy_cache_key(process.slug)
-    gate = cache.get(key)
-    if gate is None:
-        policy = ApprovalPolicy.objects.filter(process=process).first()
-        gate = {"required": bool(policy and policy.required), "exempt": list(policy.exempt_sources) if policy else []}
-        cache.set(key, gate, POLICY_CACHE_SECONDS)
+    gate = DEFINITIONS.get(("gate", process.slug), lambda: _gate_of(process))
     return gate["required"] and source not in gate["exempt"]
 
 
+def _gate_of(process: Process) -> dict[str, Any]:
+    policy = ApprovalPolicy.objects.filter(process=process).first()
+    return {"required": bool(policy and policy.required), "exempt": frozenset(policy.exempt_sources if policy else ())}
+
+
 def approval_policy_forget(*slugs: str) -> None:
-    """Drop the cached gates of ``slugs`` (default: every registered process) now and again after commit
-    (a reader may have cached the old policy meanwhile)."""
-    keys = [_policy_cache_key(slug) for slug in (slugs or [d.slug for d in registry.all_definitions()])]
-    cache.delete_many(keys)
-    if transaction.get_connection().in_atomic_block:
-        transaction.on_commit(lambda: cache.delete_many(keys))
+    """Make every web and worker process read the approval policies again (now and after commit)."""
+    DEFINITIONS.changed()
 
 
 # --- Raising a request ----------------------------------------------------------------------------------

@@ -6,14 +6,25 @@ class ExecutionsConfig(AppConfig):
     verbose_name = "Processes and executions"
 
     def ready(self) -> None:
-        from django.db.models.signals import post_migrate
+        from django.db.models.signals import post_delete, post_migrate, post_save
 
         from executions import registry
+        from executions.models import Process
 
         registry.autodiscover()
         # Keep the Process table in step with the code on every migrate, so a fresh install lists the
         # shipped processes without an extra command.
         post_migrate.connect(_sync_after_migrate, sender=self)
+        # Every start reads its process row from a process-local copy (heptora.local_cache): any change to
+        # a process (pause, resume, admin edit) makes every web and worker process read it again.
+        post_save.connect(_process_changed, sender=Process, dispatch_uid="executions-process-changed-save")
+        post_delete.connect(_process_changed, sender=Process, dispatch_uid="executions-process-changed-delete")
+
+
+def _process_changed(**kwargs: object) -> None:
+    from heptora.local_cache import DEFINITIONS
+
+    DEFINITIONS.changed()
 
 
 def _sync_after_migrate(**kwargs: object) -> None:

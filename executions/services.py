@@ -6,6 +6,7 @@ so the same rules and the same errors apply whichever way a person or system com
 
 from __future__ import annotations
 
+import copy
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -40,6 +41,7 @@ from executions.models import (
     Process,
     allowed_sources_for,
 )
+from heptora.local_cache import DEFINITIONS, pinned
 
 logger = logging.getLogger(__name__)
 S = ExecutionStatus
@@ -82,6 +84,7 @@ def processes_sync() -> SyncReport:
         gone = Process.objects.filter(is_registered=True).exclude(slug__in=[d.slug for d in definitions])
         report.unregistered = list(gone.values_list("slug", flat=True))
         gone.update(is_registered=False)
+        DEFINITIONS.changed()  # update() sends no signals
     return report
 
 
@@ -98,11 +101,19 @@ def process_resume(*, process: Process) -> Process:
 
 
 def process_resolve(process_id: str) -> Process:
-    """The runnable Process for a public process id, or :class:`ProcessNotFound`."""
-    process = Process.objects.filter(slug=process_id, is_registered=True).first()
+    """The runnable Process for a public process id, or :class:`ProcessNotFound`.
+
+    Read from this process's local copy (no query in the steady state; any change to a process row renews
+    it, see :mod:`heptora.local_cache`), and handed out as a copy of its own that the caller may change.
+    """
+    process = DEFINITIONS.get(("process", process_id), lambda: _process_row(process_id))
     if process is None or registry.get(process_id) is None:
         raise ProcessNotFound(f"There is no process with id '{process_id}'.")
-    return process
+    return copy.copy(process)
+
+
+def _process_row(process_id: str) -> Process | None:
+    return Process.objects.filter(slug=process_id, is_registered=True).first()
 
 
 # --- The launch path ------------------------------------------------------------------------------------
@@ -183,9 +194,10 @@ def execution_start(
     Raises ProcessNotFound, ProcessPaused, LaunchDenied or InvalidParameters; on any of them nothing is
     written.
     """
-    process = launch_check(process_id=process_id, actor=actor, authorized_by=authorized_by)
-    plan = launch_plan(process=process, parameters=parameters, source=source, actor=actor,
-                       notify_email=notify_email, timeout=timeout, require_approval=require_approval)
+    with pinned(DEFINITIONS):  # the process row, its definition and its gate: one cache GET together
+        process = launch_check(process_id=process_id, actor=actor, authorized_by=authorized_by)
+        plan = launch_plan(process=process, parameters=parameters, source=source, actor=actor,
+                           notify_email=notify_email, timeout=timeout, require_approval=require_approval)
     event_type = lifecycle.PROCESS_AWAITING_APPROVAL if plan.needs_approval else lifecycle.PROCESS_QUEUED
     if inserts.supported() and not lifecycle.needs_transaction(event_type):
         # The usual start: the execution and its first event in one statement, which is atomic by itself,
@@ -213,14 +225,15 @@ def executions_start_batch(
 
     The valid ones are saved in one transaction (bulk inserts) and published together after commit.
     """
-    process = launch_check(process_id=process_id, actor=actor)
     outcomes: list[LaunchPlan | InvalidParameters] = []
-    for item in items:
-        try:
-            outcomes.append(launch_plan(process=process, parameters=item.parameters, source=source, actor=actor,
-                                        notify_email=item.notify_email, timeout=item.timeout))
-        except InvalidParameters as exc:
-            outcomes.append(exc)
+    with pinned(DEFINITIONS):
+        process = launch_check(process_id=process_id, actor=actor)
+        for item in items:
+            try:
+                outcomes.append(launch_plan(process=process, parameters=item.parameters, source=source,
+                                            actor=actor, notify_email=item.notify_email, timeout=item.timeout))
+            except InvalidParameters as exc:
+                outcomes.append(exc)
     plans = [o for o in outcomes if isinstance(o, LaunchPlan)]
     with transaction.atomic():
         created = iter(_create(plans=plans, source=source, actor=actor) if plans else [])
@@ -308,13 +321,10 @@ def _enqueue_on_commit(execution: Execution) -> None:
 
 def execution_publish(*, execution_pk: int, timeout: int) -> None:
     """Send the execution's task to the broker (only ids cross the broker, never rows)."""
-    from executions.tasks import run_execution
+    from executions.tasks import run_execution_send
 
-    grace = settings.HEPTORA_TIMEOUT_GRACE
-    run_execution.apply_async(
-        args=[execution_pk], queue=settings.CELERY_TASK_DEFAULT_QUEUE,
-        soft_time_limit=timeout, time_limit=timeout + grace,
-    )
+    run_execution_send(execution_pk=execution_pk, queue=settings.CELERY_TASK_DEFAULT_QUEUE,
+                       soft_time_limit=timeout, time_limit=timeout + settings.HEPTORA_TIMEOUT_GRACE)
 
 
 # --- Status changes -------------------------------------------------------------------------------------

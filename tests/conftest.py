@@ -66,15 +66,15 @@ def operator() -> Actor:
 
 @pytest.fixture(autouse=True)
 def forget_cached_definitions() -> Iterator[None]:
-    """A form or approval policy a test made (seed_demo, admin, an import) is rolled back with the test; what
-    is cached of it in Redis must go too. (The database cache table is rolled back by itself.)"""
+    """Each web and worker process keeps local copies of processes, forms, approval policies and API keys;
+    a test's rows are rolled back (or flushed) without a signal, so no test may see another's copies."""
     yield
-    if "DatabaseCache" not in settings.CACHES["default"]["BACKEND"]:
-        from approvals.services import approval_policy_forget
-        from forms_app.parameters import fields_cache_clear
+    from heptora.local_cache import API_KEYS, DEFINITIONS
 
-        fields_cache_clear()
-        approval_policy_forget()
+    # The database cache's table is rolled back with the test (and may not be touched by a test without db).
+    shared = "DatabaseCache" not in settings.CACHES["default"]["BACKEND"]
+    DEFINITIONS.forget(shared=shared)
+    API_KEYS.forget(shared=shared)
 
 
 # --- A real worker --------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from api_app.calls import api_call_record
 from api_app.permissions import HasScope, actor_of, caller_of
 from api_app.throttling import rate_limit_take
 from executions.actors import Actor
+from heptora.local_cache import API_KEYS, DEFINITIONS, pinned
 
 
 class RateLimited(APIException):
@@ -36,7 +37,10 @@ class HeptoraAPIView(APIView):
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Response:
         self.started = time.monotonic()
         self.execution_id = ""
-        return super().dispatch(request, *args, **kwargs)
+        # The key row, the process, its definition and its gate come from local copies: one cache GET
+        # tells whether they are all still current (heptora.local_cache).
+        with pinned(API_KEYS, DEFINITIONS):
+            return super().dispatch(request, *args, **kwargs)
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         # Count every authenticated call, refused ones included, so the limit and its headers are honest.

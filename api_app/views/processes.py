@@ -209,9 +209,11 @@ def _callback_checked(owner: Any, url: str) -> str:
 def _validated(serializer_class: type, data: Any, process_id: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValidationError({"body": ["The body must be a JSON object."]})
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    body = serializer.validated_data
+    body = serializers.execute_request_plain(data) if serializer_class is serializers.ExecuteRequest else None
+    if body is None:
+        serializer = serializer_class(data=data)
+        serializer.is_valid(raise_exception=True)
+        body = serializer.validated_data
     given = body.get("processId")
     if given is not None and given != process_id:
         raise ValidationError({"processId": [f"Does not match the process in the URL ('{process_id}')."]})

@@ -51,7 +51,7 @@ def test_bare_endpoint_needs_the_key(bench_views: object, key_client: Client) ->
 
 @pytest.mark.django_db(transaction=True)  # the publish runs on commit, inside the request, as in production
 def test_nopublish_skips_only_the_publish(bench_views: object, key_client: Client) -> None:
-    with mock.patch("executions.tasks.run_execution.apply_async") as publish:
+    with mock.patch("executions.tasks.run_execution_send") as publish:
         skipped = key_client.post("/bench/nopublish/processes/order-processing/execute", BODY,
                                   content_type="application/json")
         assert skipped.status_code == 202

@@ -137,6 +137,33 @@ def test_a_launch_writes_the_execution_and_its_event_in_one_statement_when_no_li
 
 
 @pytest.mark.django_db
+def test_the_one_statement_start_stores_exactly_what_djangos_own_inserts_store(
+    operator: Actor, published: list
+) -> None:
+    """The one-statement start reuses its SQL and prepares each value as Django's compiler does: every
+    column of both rows matches a start written by Django's own INSERTs (the transaction path)."""
+    parameters = {"orderId": "ORD-2024-007", "priority": "High", "metadata": {"source": "shop", "tags": ["a", "b"]}}
+    one = start(operator, parameters=parameters, notify_email="ops@example.com", timeout=120)
+    lifecycle.subscribe(noop_listener, phase="transaction")  # forces the two-INSERT path
+    try:
+        two = start(operator, parameters=parameters, notify_email="ops@example.com", timeout=120)
+    finally:
+        lifecycle.unsubscribe(noop_listener)
+
+    skip = {"id", "public_id", "created_at", "queued_at", "published_at"}
+    rows = [Execution.objects.filter(pk=e.pk).values().get() for e in (one, two)]
+    assert {k: v for k, v in rows[0].items() if k not in skip} == {k: v for k, v in rows[1].items() if k not in skip}
+    assert rows[0]["parameters"]["metadata"] == {"source": "shop", "tags": ["a", "b"]}
+    events = [ExecutionEvent.objects.filter(execution=e).values("kind", "level", "message", "data").get()
+              for e in (one, two)]
+    assert events[0] == events[1]
+
+
+def noop_listener(event: lifecycle.LifecycleEvent) -> None:
+    pass
+
+
+@pytest.mark.django_db
 def test_a_listener_that_writes_in_the_starts_transaction_sees_both_rows(
     operator: Actor, published: list
 ) -> None:

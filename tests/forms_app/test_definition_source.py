@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import User
-from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -106,4 +105,3 @@ def test_after_a_change_the_definition_is_read_once_and_cached_again(
         assert fields_for(process)[0]["required"] is True
 
     assert (len(first_read), len(second_read)) == (1, 0)
-    assert cache.get(f"forms_app:fields:v1:{process.slug}")[0]["required"] is True
