@@ -79,6 +79,7 @@ class Config:
     web_threads: int
     worker_connections: int
     worker_concurrency: int
+    worker_nice: int
     write_docs: bool
     profile_seconds: float
     keep_db: bool
@@ -159,8 +160,16 @@ class Stack:
         # The Procfile's worker line (prefork pool, the configured concurrency), with a name we can address.
         log_path = self.cfg.out_dir / "worker.log"
         offset = log_path.stat().st_size if log_path.exists() else 0
-        self._spawn("worker", [str(VENV_BIN / "celery"), "-A", "heptora", "worker", "--loglevel", "INFO",
-                               "--concurrency", str(self.cfg.worker_concurrency), "-n", self.worker_node])
+        nice = ["nice", "-n", str(self.cfg.worker_nice)] if self.cfg.worker_nice else []
+        worker = self._spawn("worker", [*nice, str(VENV_BIN / "celery"), "-A", "heptora", "worker", "--loglevel",
+                                        "INFO", "--concurrency", str(self.cfg.worker_concurrency),
+                                        "-n", self.worker_node])
+        if self.cfg.worker_nice:
+            # Each component runs in a session of its own, and with the kernel's autogroup scheduling (on
+            # here) a process's nice value only counts inside its session: the session's own weight is set
+            # through /proc/<pid>/autogroup. (Under systemd the same knob is the unit's CPUWeight=.)
+            with contextlib.suppress(OSError):
+                Path(f"/proc/{worker.pid}/autogroup").write_text(str(self.cfg.worker_nice))
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             self._check_alive("worker")
@@ -783,7 +792,7 @@ def render(report: Report, cfg: Config) -> str:
         "",
         f"**Stack:** gunicorn `heptora.wsgi` {cfg.web_workers} workers x {cfg.web_threads} threads (the "
         f"Procfile's line; `--worker-connections {cfg.worker_connections or 'default'}`), one Celery "
-        f"worker `--concurrency {cfg.worker_concurrency}` (prefork), PostgreSQL "
+        f"worker `--concurrency {cfg.worker_concurrency}` (prefork) at `nice -n {cfg.worker_nice}`, PostgreSQL "
         f"database `{cfg.db_name}`, Redis `{cfg.redis_url}`, `HEPTORA_DEMO_STEP_DELAY=0`, `LOG_LEVEL=INFO`; "
         "server, worker, databases and load generator all share the same cores.",
         "",
@@ -884,6 +893,8 @@ def parse_args(argv: list[str]) -> Config:
                    help="gunicorn --worker-connections; default: connections / web workers, so that the load "
                         "generator's connections, all opened at once, spread evenly (0: gunicorn's default)")
     p.add_argument("--worker-concurrency", type=int, default=2)
+    p.add_argument("--worker-nice", type=int, default=10,
+                   help="CPU priority of the worker, as the Procfile's HEPTORA_WORKER_NICE (0: same as the server)")
     p.add_argument("--profile", type=float, default=0.0, metavar="SECONDS",
                    help="also sample gunicorn with py-spy under execute load for SECONDS (e.g. 12)")
     p.add_argument("--no-docs", action="store_true", help="do not update docs/benchmarks.md")
@@ -909,7 +920,7 @@ def parse_args(argv: list[str]) -> Config:
                   drain_n=a.drain_n, web_workers=a.web_workers, web_threads=a.web_threads,
                   worker_connections=(-(-a.connections // a.web_workers) if a.worker_connections < 0
                                       else a.worker_connections),
-                  worker_concurrency=a.worker_concurrency, write_docs=not a.no_docs, profile_seconds=a.profile,
+                  worker_concurrency=a.worker_concurrency, worker_nice=a.worker_nice, write_docs=not a.no_docs, profile_seconds=a.profile,
                   keep_db=a.keep_db, budget_seconds=a.budget, wait_quiet=a.wait_quiet,
                   out_dir=out_dir)
 

@@ -20,6 +20,7 @@ from chat_app.channels import Button
 from chat_app.models import ExecutionWatch
 from chat_app.services import message_push
 from executions import lifecycle
+from executions.models import ExecutionSource
 
 EVENTS = (
     lifecycle.PROCESS_STARTED,
@@ -41,6 +42,8 @@ TEMPLATES = {
 
 
 def execution_update_post(event: lifecycle.LifecycleEvent) -> None:
+    if event.source and event.source != ExecutionSource.CHAT:
+        return  # only chat starts and chat retries are watched: no query for every other execution's events
     watch = (ExecutionWatch.objects.select_related("conversation__identity", "execution__process")
              .filter(execution_id=event.execution_pk).first())
     if watch is None:

@@ -74,6 +74,7 @@ class LifecycleEvent:
     status: str
     occurred_at: datetime
     data: dict[str, Any] = field(default_factory=dict)
+    source: str = ""  # the door the execution came through (ExecutionSource): "api", "chat", …
 
 
 Handler = Callable[[LifecycleEvent], None]
@@ -121,6 +122,7 @@ def publish(event_type: str, execution: Execution, data: dict[str, Any] | None =
         status=execution.status,
         occurred_at=timezone.now(),
         data=data or {},
+        source=execution.source,
     )
     for sub in list(_subscriptions):
         if sub.events is not None and event_type not in sub.events:
