@@ -920,7 +920,8 @@ def parse_args(argv: list[str]) -> Config:
                   drain_n=a.drain_n, web_workers=a.web_workers, web_threads=a.web_threads,
                   worker_connections=(-(-a.connections // a.web_workers) if a.worker_connections < 0
                                       else a.worker_connections),
-                  worker_concurrency=a.worker_concurrency, worker_nice=a.worker_nice, write_docs=not a.no_docs, profile_seconds=a.profile,
+                  worker_concurrency=a.worker_concurrency, worker_nice=a.worker_nice,
+                  write_docs=not a.no_docs, profile_seconds=a.profile,
                   keep_db=a.keep_db, budget_seconds=a.budget, wait_quiet=a.wait_quiet,
                   out_dir=out_dir)
 

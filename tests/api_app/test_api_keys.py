@@ -369,6 +369,20 @@ def test_it_refuses_the_key_of_an_inactive_user(http: Client, shop_key: tuple[Ap
         401, REALM, "not_authenticated", "The API key's user account is not active.")
 
 
+def test_deactivating_the_user_stops_a_key_already_in_use_on_the_next_request(
+    http: Client, shop_key: tuple[ApiKey, str], staff_user: User
+) -> None:
+    _key, full_key = shop_key
+    assert me(http, full_key).status_code == 200  # the key row and its user are now copied in this process
+
+    admin_copy = User.objects.get(pk=staff_user.pk)
+    admin_copy.is_active = False
+    admin_copy.save()  # as the admin's user page saves it
+
+    assert refusal(me(http, full_key)) == (
+        401, REALM, "not_authenticated", "The API key's user account is not active.")
+
+
 def test_it_makes_no_key_for_an_inactive_user(staff_user: User) -> None:
     staff_user.is_active = False
     staff_user.save(update_fields=["is_active"])
