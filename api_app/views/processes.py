@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from django.db import transaction
-from django.urls import reverse
+from django.urls import get_script_prefix, reverse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import PermissionDenied, ValidationError
@@ -50,11 +51,17 @@ def process_as_dict(request: Request, process: Process, *, detail: bool = False)
 
 
 def execution_links(execution: Execution) -> dict[str, str]:
-    return {
-        "self": reverse("api:execution-detail", args=[execution.public_id]),
-        "events": reverse("api:execution-events", args=[execution.public_id]),
-        "cancel": reverse("api:execution-cancel", args=[execution.public_id]),
-    }
+    self_url, events_url, cancel_url = _link_templates(get_script_prefix())
+    return {"self": self_url.format(execution.public_id), "events": events_url.format(execution.public_id),
+            "cancel": cancel_url.format(execution.public_id)}
+
+
+@functools.lru_cache(maxsize=8)
+def _link_templates(script_prefix: str) -> tuple[str, str, str]:
+    # Reversed once per URL prefix (three reverse() calls were a fiftieth of every execute request).
+    marker = "exec-0000000000000000"
+    return tuple(reverse(name, args=[marker]).replace("{", "{{").replace("}", "}}").replace(marker, "{0}")
+                 for name in ("api:execution-detail", "api:execution-events", "api:execution-cancel"))
 
 
 def accepted_body(execution: Execution) -> dict[str, Any]:
