@@ -63,6 +63,7 @@ from executions import services as executions_services
 from executions.actors import Actor
 from executions.errors import HeptoraError, ProcessNotFound
 from executions.models import ActorKind
+from heptora import local_cache
 from heptora.local_cache import API_KEYS
 
 if TYPE_CHECKING:
@@ -311,17 +312,21 @@ def api_key_usage_write(*, key_id: int, prefix: str) -> None:
 _next_write_try: dict[str, float] = {}  # per process: when to next try to be the one that writes a key's use
 
 
-def _count_use(key: ApiKey) -> RateState:
-    """Count one use of the key and one request against its rate limit, in one round trip; the limit's state."""
+def _count_use(key: ApiKey) -> tuple[RateState, set[str]]:
+    """Count one use of the key and one request against its rate limit, in one round trip that also confirms
+    the request's optimistic local copies (:func:`heptora.local_cache.optimistic`); the limit's state and the
+    groups whose copies were out of date."""
     rate_key, rate_timeout, rate_state = rate_counter(f"api_key:{key.pk}", key.rate_limit_per_minute)
-    _uses, count = counters_incr([(f"{_cache_key(key.prefix)}:uses", None), (rate_key, rate_timeout)])
+    (_uses, count), tokens = counters_incr([(f"{_cache_key(key.prefix)}:uses", None), (rate_key, rate_timeout)],
+                                           also_read=local_cache.token_keys_unconfirmed())
+    stale = local_cache.confirm(tokens)
     # One writer per key and window across all processes (cache.add); each process asks at most once a window.
     now = time.monotonic()
     if _next_write_try.get(key.prefix, 0.0) <= now:
         _next_write_try[key.prefix] = now + USAGE_WRITE_SECONDS
         if cache.add(f"{_cache_key(key.prefix)}:written", 1, USAGE_WRITE_SECONDS):
             api_key_usage_write(key_id=key.pk, prefix=key.prefix)
-    return rate_state(count)
+    return rate_state(count), stale
 
 
 # --- Selectors ------------------------------------------------------------------------------------------
@@ -384,12 +389,39 @@ def _key_row(prefix: str) -> ApiKey | None:
 
 
 def authenticate(token: str, request: Request) -> ApiCaller:
-    """The caller for a ``hep_…`` token, or 401. Says nothing about a key until its secret has matched."""
+    """The caller for a ``hep_…`` token, or 401. Says nothing about a key until its secret has matched.
+
+    The key row comes from this process's local copy. Under the API views' optimistic pin its currency is
+    confirmed in the round trip that counts the use; a copy found out of date there, or one that would
+    refuse the key, is checked again against the current row before anything is decided.
+    """
     match = _SHAPE.fullmatch(token)
     if match is None:
         raise AuthenticationFailed(NOT_VALID)
-    offered = _hash(token)
-    key = _verified_row(f"{API_KEY_PREFIX}{match[1]}")
+    offered, prefix = _hash(token), f"{API_KEY_PREFIX}{match[1]}"
+    key = API_KEYS.peek(prefix, lambda: _key_row(prefix))
+    try:
+        key = _checked(key, offered, request)
+    except AuthenticationFailed:
+        if key is None:  # read from the database just now (a missing row is never copied)
+            raise
+        key = _checked(_verified_row(prefix), offered, request)  # confirms the copies first
+    rate_state, stale = _count_use(key)
+    if API_KEYS.name in stale:  # the copy checked above was out of date: the current row decides
+        key = _checked(_verified_row(prefix), offered, request)
+    return ApiCaller(
+        actor=Actor.for_user(key.user, kind=ActorKind.API_KEY, label=f"{key.name} ({key.prefix})",
+                             ref=f"api_key:{key.pk}"),
+        rate_key=f"api_key:{key.pk}",
+        rate_limit_per_minute=key.rate_limit_per_minute,
+        allowed_processes=frozenset(key.allowed_processes) or None,
+        scopes=None,
+        api_key_id=key.pk,
+        rate_counted=rate_state,
+    )
+
+
+def _checked(key: ApiKey | None, offered: str, request: Request) -> ApiKey:
     # Compare even when there is no such key, so the secret check costs the same either way.
     if not hmac.compare_digest(key.secret_hash if key else _DUMMY_HASH, offered) or key is None:
         raise AuthenticationFailed(NOT_VALID)
@@ -403,17 +435,7 @@ def authenticate(token: str, request: Request) -> ApiCaller:
         address = request.META.get("REMOTE_ADDR") or ""
         if not _address_allowed(address, key.allowed_ips):
             raise AuthenticationFailed(f"This API key may not be used from {address or 'an unknown address'}.")
-    rate_state = _count_use(key)
-    return ApiCaller(
-        actor=Actor.for_user(key.user, kind=ActorKind.API_KEY, label=f"{key.name} ({key.prefix})",
-                             ref=f"api_key:{key.pk}"),
-        rate_key=f"api_key:{key.pk}",
-        rate_limit_per_minute=key.rate_limit_per_minute,
-        allowed_processes=frozenset(key.allowed_processes) or None,
-        scopes=None,
-        api_key_id=key.pk,
-        rate_counted=rate_state,
-    )
+    return key
 
 
 def _address_allowed(address: str, ranges: list[str]) -> bool:

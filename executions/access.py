@@ -103,7 +103,8 @@ def _granted_by_rows(user: Any, perm: str, process: Process) -> bool:
     app_label, _, codename = perm.partition(".")
     ctype = ContentType.objects.get_for_model(Process).pk  # cached per process by Django
     pk, obj = user.pk, str(process.pk)
-    with connection.cursor() as cursor:
+    prepared = getattr(connection, "prepared_cursor", None)  # parsed and planned once per connection
+    with prepared() if prepared is not None else connection.cursor() as cursor:
         cursor.execute(sql, [app_label, codename, pk, pk, ctype, pk, ctype, obj, pk, ctype, obj])
         return cursor.fetchone() is not None
 

@@ -10,6 +10,7 @@ Django's own (its compiler, with the models' defaults and adapters); only the gl
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 from django.db import connection
 from django.db.models import Field, Model
@@ -21,6 +22,13 @@ from executions.models import Execution, ExecutionEvent
 
 def supported() -> bool:
     return connection.vendor == "postgresql"
+
+
+def _cursor() -> Any:
+    # Prepared once per connection where the backend offers it (heptora.db.postgresql): no parse and plan
+    # on every start.
+    prepared = getattr(connection, "prepared_cursor", None)
+    return prepared() if prepared is not None else connection.cursor()
 
 
 def _fields(model: type[Model], exclude: tuple[str, ...]) -> list[Field]:
@@ -72,7 +80,7 @@ def execution_and_event_insert(execution: Execution, event: ExecutionEvent) -> N
     """INSERT ``execution`` and ``event`` (which belongs to it) in one statement; sets both primary keys."""
     sql = _statement(connection.vendor)
     params = _insert_params(execution) + _insert_params(event, exclude=("execution_id",))
-    with connection.cursor() as cursor:
+    with _cursor() as cursor:
         cursor.execute(sql, params)
         event.pk, execution.pk = cursor.fetchone()
     event.execution = execution

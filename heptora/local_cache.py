@@ -9,6 +9,9 @@ that writes it) calls :meth:`LocalCache.changed`, which stores a new random toke
 made under another token drops them all and reads again. So a change applies to the very next request in
 every process, at the price of one small cache GET per request (one for all groups: see :func:`pinned`).
 
+An API request does not even pay that GET: it pins its groups optimistically (:func:`optimistic`) and reads
+the tokens in the round trip that counts its API key's use (:func:`confirm`).
+
 Why a random token and not a counter: if the shared cache is flushed or evicts the entry, a counter would
 start again at values some process may already hold copies for; a fresh random token never matches.
 
@@ -32,7 +35,18 @@ from django.db import DatabaseError, transaction
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 _MISSING = object()
-_pins = threading.local()  # per thread: {group name: token} read once for the current unit of work
+Token = int  # random; an int, so that the cache stores it as plain text (a pipeline can read it back)
+
+
+class _Pins(threading.local):
+    """Per thread: {group name: token} for the current unit of work, and the names not yet confirmed."""
+
+    def __init__(self) -> None:
+        self.tokens: dict[str, Token] | None = None
+        self.unconfirmed: dict[str, LocalCache] = {}
+
+
+_pins = _Pins()
 
 
 class LocalCache:
@@ -42,7 +56,7 @@ class LocalCache:
         self.name = name
         self.token_key = f"heptora:generation:{name}"
         self._copies: dict[Any, Any] = {}
-        self._token: str | None = None
+        self._token: Token | None = None
         self._lock = threading.Lock()
 
     def get(self, key: Any, build: Callable[[], T]) -> T:
@@ -51,7 +65,17 @@ class LocalCache:
         ``build`` must return a value nobody mutates: it is shared by every thread of the process. None (no
         such row) is never kept, so made-up keys cannot fill the memory.
         """
-        token = self._current_token()
+        return self._get(key, build, self._current_token())
+
+    def peek(self, key: Any, build: Callable[[], T]) -> T:
+        """Like :meth:`get`, but under an :func:`optimistic` pin it does not confirm the token first: the
+        caller must :func:`confirm` it later (in a round trip it makes anyway) and read again if it changed."""
+        pins = _pins.tokens
+        if pins is not None and self.name in pins:
+            return self._get(key, build, pins[self.name])
+        return self.get(key, build)
+
+    def _get(self, key: Any, build: Callable[[], T], token: Token) -> T:
         with self._lock:
             if token != self._token:
                 self._copies.clear()
@@ -80,62 +104,120 @@ class LocalCache:
             self._token = None
 
     def _renew(self) -> None:
-        token = secrets.token_hex(8)
+        token = secrets.randbits(62)
         try:
             cache.set(self.token_key, token, None)
         except DatabaseError:
             # The embedded database cache before `createcachetable` (migrate syncs the processes first): no
             # process can hold copies under a token that could not be stored either.
             logger.warning("could not store the %s generation token (no cache table yet?)", self.name)
-        pins = getattr(_pins, "tokens", None)
-        if pins is not None and self.name in pins:
-            pins[self.name] = token  # this thread's own later reads see its change
+        if _pins.tokens is not None and self.name in _pins.tokens:
+            _pins.tokens[self.name] = token  # this thread's own later reads see its change
+            _pins.unconfirmed.pop(self.name, None)
         with self._lock:
             self._copies.clear()
             self._token = token
 
-    def _current_token(self) -> str:
-        pins = getattr(_pins, "tokens", None)
+    def _current_token(self) -> Token:
+        pins = _pins.tokens
         if pins is not None and self.name in pins:
+            if _pins.unconfirmed:
+                confirm(_tokens_read(list(_pins.unconfirmed.values()), stored=True))
             return pins[self.name]
         return _tokens_read([self])[self.name]
 
 
-def _tokens_read(groups: list[LocalCache]) -> dict[str, str]:
+def _tokens_read(groups: list[LocalCache], *, stored: bool = False) -> dict[str, Token | None]:
+    """The shared tokens of ``groups`` (one round trip). A missing one starts a new generation, unless
+    ``stored`` (the raw values, for :func:`confirm`, which does that itself)."""
     found = cache.get_many([g.token_key for g in groups])
-    tokens = {}
+    tokens: dict[str, Token | None] = {}
     for group in groups:
         token = found.get(group.token_key)
-        if token is None:  # first use, or the shared cache lost it: start a generation (add: one wins)
-            candidate = secrets.token_hex(8)
-            token = candidate if cache.add(group.token_key, candidate, None) else cache.get(group.token_key)
-            token = token or candidate
-        tokens[group.name] = token
+        tokens[group.name] = token if stored else (token if token is not None else _generation_start(group))
     return tokens
+
+
+def _generation_start(group: LocalCache) -> Token:
+    # First use, or the shared cache lost the token: start a generation (add: of two processes, one wins).
+    candidate = secrets.randbits(62)
+    if cache.add(group.token_key, candidate, None):
+        return candidate
+    token = cache.get(group.token_key)
+    if type(token) is not int:  # an entry of another shape (an older release): replace it
+        cache.set(group.token_key, candidate, None)
+        return candidate
+    return token
 
 
 @contextmanager
 def pinned(*groups: LocalCache) -> Iterator[None]:
     """Read the tokens of ``groups`` once (one cache round trip) for everything this thread does inside.
 
-    A request or a start pins its groups so that its several reads (process, definition, gate, API key)
-    cost one GET together and see one consistent generation. Nested pins reuse the outer ones.
+    A start pins its groups so that its several reads (process, definition, gate) cost one GET together
+    and see one consistent generation. Nested pins reuse the outer ones.
     """
-    pins = getattr(_pins, "tokens", None)
-    outer = pins is not None
+    with _pinning(groups, optimistic=False):
+        yield
+
+
+@contextmanager
+def optimistic(*groups: LocalCache) -> Iterator[None]:
+    """Pin ``groups`` to the tokens this process already holds, to be confirmed later in one round trip.
+
+    An API request authenticates with an API key and then counts its use and its rate limit in the shared
+    cache: that round trip also reads the tokens (:func:`token_keys_unconfirmed` / :func:`confirm`), so the
+    request pays no round trip of its own for them. Whatever reads a copy with :meth:`LocalCache.get`
+    before that confirms the tokens first; only :meth:`LocalCache.peek` reads without confirming.
+    """
+    with _pinning(groups, optimistic=True):
+        yield
+
+
+@contextmanager
+def _pinning(groups: tuple[LocalCache, ...], *, optimistic: bool) -> Iterator[None]:
+    outer = _pins.tokens is not None
     if not outer:
-        pins = _pins.tokens = {}
+        _pins.tokens, _pins.unconfirmed = {}, {}
+    pins = _pins.tokens
+    assert pins is not None
     wanted = [g for g in groups if g.name not in pins]
-    added = list(_tokens_read(wanted).items()) if wanted else []
-    pins.update(added)
+    held = {g.name: g._token for g in wanted} if optimistic else {}
+    fresh = [g for g in wanted if held.get(g.name) is None]  # nothing held yet: read now
+    pins.update(_tokens_read(fresh) if fresh else {})  # type: ignore[arg-type]
+    for group in wanted:
+        if group not in fresh:
+            pins[group.name] = held[group.name]  # type: ignore[assignment]
+            _pins.unconfirmed[group.name] = group
     try:
         yield
     finally:
         if outer:
-            for name, _ in added:
-                pins.pop(name, None)
+            for group in wanted:
+                pins.pop(group.name, None)
+                _pins.unconfirmed.pop(group.name, None)
         else:
-            _pins.tokens = None
+            _pins.tokens, _pins.unconfirmed = None, {}
+
+
+def token_keys_unconfirmed() -> list[str]:
+    """The cache keys of this thread's unconfirmed tokens, for a caller to read in its own round trip."""
+    return [group.token_key for group in _pins.unconfirmed.values()]
+
+
+def confirm(found: dict[str, Token | None]) -> set[str]:
+    """Settle this thread's unconfirmed pins with the tokens read (by group name or token key); returns
+    the names of the groups whose copies were out of date (they are dropped, and pinned to the new token)."""
+    changed: set[str] = set()
+    for name, group in list(_pins.unconfirmed.items()):
+        token = found.get(name, found.get(group.token_key))
+        if token is None:
+            token = _generation_start(group)
+        if _pins.tokens is not None and _pins.tokens.get(name) != token:
+            _pins.tokens[name] = token
+            changed.add(name)
+        del _pins.unconfirmed[name]
+    return changed
 
 
 # The groups. "definitions": what a start reads of a process (its row, parameter definition, approval gate),

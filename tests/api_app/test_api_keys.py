@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from django.apps import apps
+from django.core.cache import cache
 from django.contrib.auth.models import User
 from django.db import connection, models
 from django.http import HttpResponse
@@ -24,6 +25,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from api_app import api_keys
+from heptora.local_cache import API_KEYS
 from api_app.models import ApiKey
 
 pytestmark = pytest.mark.django_db
@@ -206,6 +208,32 @@ def test_a_revoked_key_stops_at_once_even_while_cached(http: Client, shop_key: t
 
     assert refusal(me(http, full_key)) == (401, REALM, "not_authenticated", "The API key has been revoked.")
     assert refusal(me(http, full_key)) == (401, REALM, "not_authenticated", "The API key has been revoked.")
+
+
+def test_a_key_revoked_by_another_web_process_is_refused_on_the_next_request_here(
+    http: Client, shop_key: tuple[ApiKey, str]
+) -> None:
+    key, full_key = shop_key
+    assert me(http, full_key).status_code == 200  # this process now holds a copy of the active key
+    # Another web process revokes it: the row changes there, and its receiver renews the shared token.
+    ApiKey.objects.filter(pk=key.pk).update(revoked_at=timezone.now())
+    cache.set(API_KEYS.token_key, 4242, None)
+
+    assert refusal(me(http, full_key)) == (401, REALM, "not_authenticated", "The API key has been revoked.")
+
+
+def test_a_key_extended_by_another_web_process_is_accepted_although_this_copy_says_expired(
+    http: Client, staff_user: User, travel: Callable[[timedelta], None]
+) -> None:
+    key, full_key = api_keys.api_key_create(user=staff_user, name="Shop orders",
+                                            expires_at=timezone.now() + timedelta(minutes=5))
+    assert me(http, full_key).status_code == 200
+    travel(timedelta(minutes=6))
+    assert refusal(me(http, full_key))[3] == "The API key has expired."
+    ApiKey.objects.filter(pk=key.pk).update(expires_at=timezone.now() + timedelta(days=30))  # elsewhere
+    cache.set(API_KEYS.token_key, 4343, None)
+
+    assert me(http, full_key).status_code == 200
 
 
 def test_revoking_twice_changes_nothing_the_second_time(shop_key: tuple[ApiKey, str]) -> None:
