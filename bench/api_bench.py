@@ -887,8 +887,8 @@ def parse_args(argv: list[str]) -> Config:
     p.add_argument("--rates", default="20,200", help="executions/s for the enqueue-to-start phase")
     p.add_argument("--rate-seconds", type=float, default=5.0, help="seconds of load per rate and round")
     p.add_argument("--drain-n", type=int, default=2000, help="bench-noop backlog for the drain rate")
-    p.add_argument("--web-workers", type=int, default=2)
-    p.add_argument("--web-threads", type=int, default=4)
+    p.add_argument("--web-workers", type=int, default=4)
+    p.add_argument("--web-threads", type=int, default=2)
     p.add_argument("--worker-connections", type=int, default=-1, metavar="N",
                    help="gunicorn --worker-connections; default: connections / web workers, so that the load "
                         "generator's connections, all opened at once, spread evenly (0: gunicorn's default)")
