@@ -75,6 +75,9 @@ class LifecycleEvent:
     occurred_at: datetime
     data: dict[str, Any] = field(default_factory=dict)
     source: str = ""  # the door the execution came through (ExecutionSource): "api", "chat", …
+    # The row as the publisher just wrote it, for "transaction" handlers (same transaction, so current) that
+    # would otherwise read it again; "commit" handlers run later and should read the row themselves.
+    execution: Execution | None = field(default=None, compare=False, repr=False)
 
 
 Handler = Callable[[LifecycleEvent], None]
@@ -123,6 +126,7 @@ def publish(event_type: str, execution: Execution, data: dict[str, Any] | None =
         occurred_at=timezone.now(),
         data=data or {},
         source=execution.source,
+        execution=execution,
     )
     for sub in list(_subscriptions):
         if sub.events is not None and event_type not in sub.events:

@@ -364,7 +364,10 @@ def execution_transition(
     with transaction.atomic():
         if Execution.objects.filter(condition).update(**values) != 1:
             return False
+        process = execution.process if Execution.process.is_cached(execution) else None
         execution.refresh_from_db()
+        if process is not None and process.pk == execution.process_id:
+            execution.process = process  # refresh_from_db drops it; the listeners read it (no second query)
         _event(execution, EventKind.STATUS, message, level=level, data={"status": to, **(event_data or {})})
         lifecycle.publish(lifecycle.EVENT_FOR_STATUS[to], execution, data=event_data)
         if to == S.QUEUED:

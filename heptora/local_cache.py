@@ -222,6 +222,8 @@ def confirm(found: dict[str, Token | None]) -> set[str]:
 
 # The groups. "definitions": what a start reads of a process (its row, parameter definition, approval gate),
 # changed by Process, FormDefinition, FormField and ApprovalPolicy writes. "api-keys": API key rows with
-# their users, changed by any key write and by user saves and deletes.
+# their users, changed by any key write and by user saves and deletes. "webhook-endpoints": the active
+# endpoints with their owners, read on every status change, changed by endpoint and user writes.
 DEFINITIONS = LocalCache("definitions")
 API_KEYS = LocalCache("api-keys")
+WEBHOOK_ENDPOINTS = LocalCache("webhook-endpoints")

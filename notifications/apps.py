@@ -9,6 +9,6 @@ class NotificationsConfig(AppConfig):
         from executions import lifecycle
         from notifications import services
 
+        # The row is written with the outcome and sent after commit (the handler registers the send).
         lifecycle.subscribe(services.notification_create_for_outcome, events=services.OUTCOME_EVENTS,
                             phase="transaction")
-        lifecycle.subscribe(services.notification_enqueue_for_outcome, events=services.OUTCOME_EVENTS)

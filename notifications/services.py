@@ -39,13 +39,16 @@ OUTCOME_WORDS = {
 
 
 def notification_create_for_outcome(event: lifecycle.LifecycleEvent) -> None:
+    """Lifecycle subscriber (phase "transaction"): the outcome e-mail's row, sent once the outcome commits."""
+    if event.execution is not None and not event.execution.notify_email:
+        return  # nobody to tell: no query on the worker's path
     execution = Execution.objects.select_related("process").get(pk=event.execution_pk)
     if not execution.notify_email:
         return
     context = {"execution": execution, "outcome": OUTCOME_WORDS[event.type]}
     try:
         with transaction.atomic():  # a savepoint: a duplicate must not abort the caller's transaction
-            Notification.objects.create(
+            notification = Notification.objects.create(
                 execution=execution,
                 event_type=event.type,
                 recipient=execution.notify_email,
@@ -54,19 +57,17 @@ def notification_create_for_outcome(event: lifecycle.LifecycleEvent) -> None:
             )
     except IntegrityError:
         logger.info("notification for %s %s already exists", execution.public_id, event.type)
+        return
+    transaction.on_commit(lambda: _enqueue(notification.pk))
 
 
-def notification_enqueue_for_outcome(event: lifecycle.LifecycleEvent) -> None:
+def _enqueue(pk: int) -> None:
     from notifications.tasks import send_notification
 
-    pending = Notification.objects.filter(
-        execution_id=event.execution_pk, event_type=event.type, status=NotificationStatus.PENDING
-    ).values_list("pk", flat=True)
-    for pk in pending:
-        try:
-            send_notification.apply_async(args=[pk], queue=settings.CELERY_TASK_DEFAULT_QUEUE)
-        except Exception as exc:  # broker down: the row stays pending and the periodic resend picks it up
-            logger.warning("could not queue notification %s (%s: %s); it will be resent", pk, type(exc).__name__, exc)
+    try:
+        send_notification.apply_async(args=[pk], queue=settings.CELERY_TASK_DEFAULT_QUEUE)
+    except Exception as exc:  # broker down: the row stays pending and the periodic resend picks it up
+        logger.warning("could not queue notification %s (%s: %s); it will be resent", pk, type(exc).__name__, exc)
 
 
 def notification_queue(*, execution: Execution, event_type: str, recipient: str, subject: str, body: str) -> bool:
@@ -77,7 +78,6 @@ def notification_queue(*, execution: Execution, event_type: str, recipient: str,
     per execution, ``event_type`` and recipient: a second call with the same three writes nothing and
     returns False.
     """
-    from notifications.tasks import send_notification
 
     try:
         with transaction.atomic():  # a savepoint: a duplicate must not abort the caller's transaction
@@ -87,14 +87,7 @@ def notification_queue(*, execution: Execution, event_type: str, recipient: str,
     except IntegrityError:
         return False
 
-    def enqueue() -> None:
-        try:
-            send_notification.apply_async(args=[notification.pk], queue=settings.CELERY_TASK_DEFAULT_QUEUE)
-        except Exception as exc:  # broker down: the periodic resend picks the pending row up
-            logger.warning("could not queue notification %s (%s: %s); it will be resent", notification.pk,
-                           type(exc).__name__, exc)
-
-    transaction.on_commit(enqueue)
+    transaction.on_commit(lambda: _enqueue(notification.pk))
     return True
 
 

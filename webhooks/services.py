@@ -27,6 +27,7 @@ from executions import access, lifecycle, selectors
 from executions.actors import Actor
 from executions.errors import HeptoraError
 from executions.models import Execution, Process
+from heptora.local_cache import WEBHOOK_ENDPOINTS
 from webhooks import signing, transport
 from webhooks.models import (
     CallbackSecret,
@@ -223,9 +224,8 @@ def callback_attach(*, execution: Execution, owner: AbstractBaseUser, url: str) 
 
 def deliveries_create_for_event(event: lifecycle.LifecycleEvent) -> None:
     """Lifecycle subscriber (phase "transaction"): a delivery per interested endpoint and callback."""
-    endpoints = [e for e in WebhookEndpoint.objects.filter(is_active=True).filter(
-        Q(process__isnull=True) | Q(process__slug=event.process_id)).select_related("owner")
-        if event.type in e.events]
+    endpoints = [e for e in WEBHOOK_ENDPOINTS.get("active", _active_endpoints)
+                 if event.type in e.events and (e.process_id is None or e.process.slug == event.process_id)]
     callbacks = list(ExecutionCallback.objects.filter(execution_id=event.execution_pk, is_active=True))
     if not endpoints and not callbacks:
         return
@@ -233,6 +233,11 @@ def deliveries_create_for_event(event: lifecycle.LifecycleEvent) -> None:
     # An endpoint hears only of executions its owner may see.
     endpoints = [e for e in endpoints if access.execution_can_view(Actor.for_user(e.owner), execution)]
     _create_and_enqueue(event, execution, endpoints=endpoints, callbacks=callbacks)
+
+
+def _active_endpoints() -> list[WebhookEndpoint]:
+    # A local copy (heptora.local_cache): every status change of every execution asks, endpoints rarely change.
+    return list(WebhookEndpoint.objects.filter(is_active=True).select_related("owner", "process"))
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -486,6 +491,7 @@ def _disable(target: WebhookEndpoint | ExecutionCallback, reason: str) -> None:
     if not WebhookEndpoint.objects.filter(pk=target.pk, is_active=True).update(
             is_active=False, disabled_at=now, disabled_reason=reason):
         return  # already disabled: its owner has been told
+    WEBHOOK_ENDPOINTS.changed()  # update() sends no signal; no process may keep creating deliveries for it
     logger.warning("webhook %s disabled: %s", target.public_id, reason)
     owner = target.owner
     if not owner.email:

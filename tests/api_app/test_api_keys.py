@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 from django.apps import apps
-from django.core.cache import cache
 from django.contrib.auth.models import User
+from django.core.cache import cache
 from django.db import connection, models
 from django.http import HttpResponse
 from django.test import Client
@@ -25,8 +25,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from api_app import api_keys
-from heptora.local_cache import API_KEYS
 from api_app.models import ApiKey
+from heptora.local_cache import API_KEYS
 
 pytestmark = pytest.mark.django_db
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 from datetime import timedelta
 
 import pytest
@@ -179,6 +180,30 @@ def test_an_endpoint_failing_deliveries_in_a_row_is_disabled_and_its_owner_told(
     queued.refresh_from_db()
     assert (queued.status, queued.attempts) == (DeliveryStatus.FAILED, 0)
     assert queued.last_error == "Not sent: the receiver is disabled. 2 deliveries in a row failed."
+
+
+@pytest.mark.django_db
+def test_an_endpoint_disabled_for_failing_hears_of_no_later_event(
+    receiver: Receiver, path: str, staff_user: User, operator: Actor, monkeypatch: pytest.MonkeyPatch,
+    settings: Any
+) -> None:
+    """Endpoints are read from a local copy on every status change; disabling one must reach that copy."""
+    settings.HEPTORA_WEBHOOK_DISABLE_AFTER_FAILURES, settings.HEPTORA_WEBHOOK_RETRY_SCHEDULE = 2, []
+    monkeypatch.setattr("executions.services.execution_publish", lambda **kwargs: None)
+    endpoint = endpoint_for(staff_user, receiver.route(path, then=Reply(500)), events=["process.cancelled"])
+    first, second = (execution_services.execution_start(process_id="test-echo", parameters={"text": "hi"},
+                                                        source="api", actor=Actor.for_user(staff_user))
+                     for _ in range(2))
+    execution_services.execution_cancel(execution=first, actor=operator)
+    [announced] = Delivery.objects.filter(endpoint=endpoint)  # the copy of the endpoints is in use now
+    for _ in range(2):
+        services.delivery_attempt(delivery_pk=services.endpoint_send_test(endpoint=endpoint).pk)
+    assert not WebhookEndpoint.objects.get(pk=endpoint.pk).is_active  # two failures in a row
+
+    execution_services.execution_cancel(execution=second, actor=operator)
+
+    assert not Delivery.objects.filter(endpoint=endpoint, event_type="process.cancelled").exclude(
+        pk=announced.pk).exists()
 
 
 @pytest.mark.django_db
