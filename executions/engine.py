@@ -20,8 +20,8 @@ from django.db import close_old_connections, connection
 from django.db.models import Q
 from django.utils import timezone
 
-from executions import lifecycle, registry, services
-from executions.models import EventKind, EventLevel, Execution, ExecutionStatus
+from executions import inserts, lifecycle, registry, services
+from executions.models import EventKind, EventLevel, Execution, ExecutionEvent, ExecutionStatus
 
 logger = logging.getLogger(__name__)
 S = ExecutionStatus
@@ -102,9 +102,15 @@ class ExecutionContext:
         if timezone.now() > self._deadline:
             raise ExecutionTimeout()
         now = timezone.now()
-        updated = Execution.objects.filter(
+        mine = Execution.objects.filter(
             Q(pk=self.execution.pk, status=S.RUNNING, lease=self._lease, cancel_requested_at__isnull=True)
-        ).update(heartbeat_at=now, **fields)
+        )
+        event = None
+        if kind is not None and inserts.supported():  # the checkpoint and its event in one statement
+            event = ExecutionEvent(execution=self.execution, kind=kind, level=EventLevel.INFO, message=text, data={})
+            updated = inserts.update_with_event(mine, {"heartbeat_at": now, **fields}, event)
+        else:
+            updated = mine.update(heartbeat_at=now, **fields)
         if not updated:
             self.execution.refresh_from_db()
             if self.execution.status == S.RUNNING and self.execution.lease == self._lease:
@@ -113,7 +119,8 @@ class ExecutionContext:
         for name, value in fields.items():
             setattr(self.execution, name, value)
         if kind is not None:
-            services.execution_record_event(execution=self.execution, kind=kind, message=text)
+            if event is None:
+                services.execution_record_event(execution=self.execution, kind=kind, message=text)
             lifecycle.publish(lifecycle.PROCESS_PROGRESS, self.execution, data={
                 "step": self.execution.current_step, "totalSteps": self.total_steps,
                 "percent": self.execution.percent, "message": self.execution.progress_message,

@@ -13,8 +13,8 @@ import functools
 from typing import Any
 
 from django.db import connection
-from django.db.models import Field, Model
-from django.db.models.sql.subqueries import InsertQuery
+from django.db.models import Field, Model, QuerySet
+from django.db.models.sql.subqueries import InsertQuery, UpdateQuery
 from django.utils import timezone
 
 from executions.models import Execution, ExecutionEvent
@@ -87,3 +87,43 @@ def execution_and_event_insert(execution: Execution, event: ExecutionEvent) -> N
     for obj in (execution, event):
         obj._state.adding = False
         obj._state.db = connection.alias
+
+
+# --- A status or progress change and its event ----------------------------------------------------------
+
+
+def update_with_event(executions: QuerySet[Execution], values: dict[str, Any], event: ExecutionEvent) -> bool:
+    """UPDATE the execution ``executions`` selects with ``values`` and, if it matched, INSERT ``event`` for it,
+    in one statement; True if it matched (the ``execution_id`` of ``event`` is the updated row's).
+
+    A worker's checkpoint (a step, a progress report) is a conditional UPDATE, whose row count says whether
+    the run still owns the execution, and an event row. As two statements in autocommit that is two round
+    trips and two commits (each waits for its WAL flush) per step, on every step of every run.
+    """
+    query = executions.query.chain(UpdateQuery)
+    query.add_update_values(values)
+    update_sql, update_params = query.get_compiler(connection=connection).as_sql()
+    columns, row = _event_part()
+    pk = connection.ops.quote_name(Execution._meta.pk.column)
+    sql = (f"WITH changed AS ({update_sql} RETURNING {pk}) "
+           f"INSERT INTO {connection.ops.quote_name(ExecutionEvent._meta.db_table)} ({columns}) "
+           f"SELECT changed.{pk}, {row} FROM changed RETURNING {connection.ops.quote_name('id')}")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, tuple(update_params) + _insert_params(event, exclude=("execution_id",)))
+        found = cursor.fetchone()
+    if found is None:
+        return False
+    event.pk = found[0]
+    event._state.adding, event._state.db = False, connection.alias
+    return True
+
+
+@functools.cache
+def _event_part() -> tuple[str, str]:
+    """The event INSERT's column list (``execution_id`` first) and its row of placeholders, from Django's own."""
+    event_sql, event_columns, _ = _insert_sql(ExecutionEvent(execution_id=0), exclude=("execution_id",))
+    _, values = event_sql.split(" VALUES ", 1)
+    if values.count("%s") != len(event_columns):
+        raise RuntimeError("Unexpected placeholders in Django's INSERT")
+    quote = connection.ops.quote_name
+    return ", ".join([quote("execution_id"), *(quote(c) for c in event_columns)]), values.strip()[1:-1]

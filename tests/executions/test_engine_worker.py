@@ -114,6 +114,8 @@ def test_cancelling_a_running_execution_stops_it_at_the_next_step(worker: Worker
     messages = [e.message for e in execution.events.all()]
     assert "Cancellation requested by cli:test; the process stops at its next step." in messages
     assert messages[-1] == f"Cancelled during step {execution.current_step}/20"
+    # the refused checkpoint wrote no step event: one per step that began
+    assert execution.events.filter(kind=EventKind.STEP).count() == execution.current_step
 
 
 def test_an_execution_whose_worker_was_killed_is_recovered_and_completed(
