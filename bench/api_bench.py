@@ -145,7 +145,7 @@ class Stack:
                                  "--workers", str(self.cfg.web_workers), "--threads", str(self.cfg.web_threads),
                                  "--access-logfile", "-",
                                  *(["--worker-connections", str(self.cfg.worker_connections)]
-                                   if self.cfg.worker_connections else [])])
+                                   if self.cfg.worker_connections and self.cfg.web_threads > 1 else [])])
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             self._check_alive("gunicorn")
@@ -777,6 +777,9 @@ def judge(report: Report) -> None:
 
 def render(report: Report, cfg: Config) -> str:
     m, tp = report.machine, report.throughput
+    web_line = (f"{cfg.web_workers} sync workers (the Procfile's line)" if cfg.web_threads == 1 else
+                f"{cfg.web_workers} workers x {cfg.web_threads} threads "
+                f"(`--worker-connections {cfg.worker_connections or 'default'}`)")
     out = [
         f"Run {report.started} by `bench/run.sh` ({report.wall_seconds / 60:.1f} min wall time). "
         "Figures are the median of the rounds shown.",
@@ -790,8 +793,7 @@ def render(report: Report, cfg: Config) -> str:
         f"just before the run; load average at the end {report.setup.get('load_average_at_end', '?')} (the "
         "benchmark's own processes included).",
         "",
-        f"**Stack:** gunicorn `heptora.wsgi` {cfg.web_workers} workers x {cfg.web_threads} threads (the "
-        f"Procfile's line; `--worker-connections {cfg.worker_connections or 'default'}`), one Celery "
+        f"**Stack:** gunicorn `heptora.wsgi` {web_line}, one Celery "
         f"worker `--concurrency {cfg.worker_concurrency}` (prefork) at `nice -n {cfg.worker_nice}`, PostgreSQL "
         f"database `{cfg.db_name}`, Redis `{cfg.redis_url}`, `HEPTORA_DEMO_STEP_DELAY=0`, `LOG_LEVEL=INFO`; "
         "server, worker, databases and load generator all share the same cores.",
@@ -888,7 +890,7 @@ def parse_args(argv: list[str]) -> Config:
     p.add_argument("--rate-seconds", type=float, default=5.0, help="seconds of load per rate and round")
     p.add_argument("--drain-n", type=int, default=2000, help="bench-noop backlog for the drain rate")
     p.add_argument("--web-workers", type=int, default=4)
-    p.add_argument("--web-threads", type=int, default=2)
+    p.add_argument("--web-threads", type=int, default=1)
     p.add_argument("--worker-connections", type=int, default=-1, metavar="N",
                    help="gunicorn --worker-connections; default: connections / web workers, so that the load "
                         "generator's connections, all opened at once, spread evenly (0: gunicorn's default)")
