@@ -811,9 +811,11 @@ def render(report: Report, cfg: Config) -> str:
             continue
         row = tp[key]
         ratio = row["rps"] / tp["bare"]["rps"] if "bare" in tp else float("nan")
+        # sync workers close each connection after its response: no lasting split to show
+        splits = ", ".join(row.get("splits", [])) if cfg.web_threads > 1 else "one request per connection"
         out.append(f"| {row['label']} | {row['rps']:.0f} | {row['p50_ms']:.1f} | {row['p99_ms']:.1f} | "
                    f"{ratio:.2f} | {cores * 1000 / row['rps']:.1f} | {', '.join(map(str, row['rounds_rps']))} | "
-                   f"{', '.join(row.get('splits', []))} |")
+                   f"{splits} |")
     errors = sum(row["errors"] for row in tp.values())
     out += ["", f"Errors (non-2xx, socket errors) across all rounds: {errors}. \"core-ms / request\" is "
             f"{cores} cores x 1000 / (req/s): the machine time one request takes, load generator included."]
