@@ -37,6 +37,7 @@ Usage (``last_used_at``, ``usage_count``)
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import hmac
 import ipaddress
@@ -409,8 +410,11 @@ def authenticate(token: str, request: Request) -> ApiCaller:
     rate_state, stale = _count_use(key)
     if API_KEYS.name in stale:  # the copy checked above was out of date: the current row decides
         key = _checked(_verified_row(prefix), offered, request)
+    # The request's own user object: Django caches a user's permissions on the object it asks, and the
+    # shared copy must never carry one request's answers into the next (a removed permission saves no user).
+    user = copy.copy(key.user)
     return ApiCaller(
-        actor=Actor.for_user(key.user, kind=ActorKind.API_KEY, label=f"{key.name} ({key.prefix})",
+        actor=Actor.for_user(user, kind=ActorKind.API_KEY, label=f"{key.name} ({key.prefix})",
                              ref=f"api_key:{key.pk}"),
         rate_key=f"api_key:{key.pk}",
         rate_limit_per_minute=key.rate_limit_per_minute,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
 from rest_framework import serializers
 
@@ -55,7 +57,7 @@ def execute_request_plain(data: dict) -> dict | None:
                 body[name] = ""
             continue
         value = data[name]
-        if type(value) is not str or value != value.strip() or len(value) > longest:
+        if type(value) is not str or value != value.strip() or len(value) > longest or _UNUSUAL.search(value):
             return None
         if not value and name == "processId":  # may not be blank
             return None
@@ -64,6 +66,7 @@ def execute_request_plain(data: dict) -> dict | None:
 
 
 _EXECUTE_KEYS = frozenset(ExecuteRequest().fields)
+_UNUSUAL = re.compile("[\x00\ud800-\udfff]")  # DRF refuses NUL and lone surrogates in text: let it say so
 
 
 class Links(serializers.Serializer):

@@ -44,6 +44,9 @@ class _Pins(threading.local):
     def __init__(self) -> None:
         self.tokens: dict[str, Token] | None = None
         self.unconfirmed: dict[str, LocalCache] = {}
+        # groups this thread changed in its open transaction, with this thread's own copies of them
+        # (savepoint depth of the change, copies)
+        self.changed_in_transaction: dict[str, tuple[int, dict[Any, Any]]] = {}
 
 
 _pins = _Pins()
@@ -75,7 +78,27 @@ class LocalCache:
             return self._get(key, build, pins[self.name])
         return self.get(key, build)
 
+    def _private_copies(self) -> dict[Any, Any] | None:
+        """This thread's own copies while its open transaction has changed the group, else None."""
+        if not _pins.changed_in_transaction:
+            return None
+        connection = transaction.get_connection()
+        if not connection.in_atomic_block:
+            _pins.changed_in_transaction.clear()  # that transaction is over (committed or rolled back)
+            return None
+        entry = _pins.changed_in_transaction.get(self.name)
+        if entry is None:
+            return None
+        depth, copies = entry
+        if len(connection.savepoint_ids) < depth:  # the savepoint of the change ended: released or rolled back
+            copies = {}
+            _pins.changed_in_transaction[self.name] = (len(connection.savepoint_ids), copies)
+        return copies
+
     def _get(self, key: Any, build: Callable[[], T], token: Token) -> T:
+        private = self._private_copies()
+        if private is not None:
+            return self._get_private(private, key, build)
         with self._lock:
             if token != self._token:
                 self._copies.clear()
@@ -89,16 +112,37 @@ class LocalCache:
                 self._copies[key] = value
         return value
 
+    @staticmethod
+    def _get_private(private: dict[Any, Any], key: Any, build: Callable[[], T]) -> T:
+        value = private.get(key, _MISSING)
+        if value is _MISSING:
+            value = build()
+            if value is not None:
+                private[key] = value
+        return value
+
     def changed(self) -> None:
-        """Make every process read this group again: now, and again when the current transaction commits."""
+        """Make every process read this group again: now, and again when the current transaction commits.
+
+        Until this thread's transaction ends, its copies of the group are its own (kept apart from the
+        process's shared ones): they may hold rows that are not committed, which no other thread may see
+        and which a rollback must not leave behind."""
+        connection = transaction.get_connection()
+        if connection.in_atomic_block:
+            _pins.changed_in_transaction[self.name] = (len(connection.savepoint_ids), {})
         self._renew()
-        transaction.on_commit(self._renew)
+        transaction.on_commit(self._renew_committed)
+
+    def _renew_committed(self) -> None:
+        _pins.changed_in_transaction.pop(self.name, None)  # committed: this thread shares copies again
+        self._renew()
 
     def forget(self, *, shared: bool = True) -> None:
         """Drop this process's copies and (``shared``) the shared token, outside any transaction (tests: their
         rows are rolled back or flushed, which no signal reports). The next reader starts a new generation."""
         if shared:
             cache.delete(self.token_key)
+        _pins.changed_in_transaction.pop(self.name, None)
         with self._lock:
             self._copies.clear()
             self._token = None
@@ -106,7 +150,8 @@ class LocalCache:
     def _renew(self) -> None:
         token = secrets.randbits(62)
         try:
-            cache.set(self.token_key, token, None)
+            with transaction.atomic():  # the database cache may fail (no table yet) without aborting ours
+                cache.set(self.token_key, token, None)
         except DatabaseError:
             # The embedded database cache before `createcachetable` (migrate syncs the processes first): no
             # process can hold copies under a token that could not be stored either.

@@ -263,8 +263,10 @@ HEPTORA_API_BATCH_MAX = env_int("HEPTORA_API_BATCH_MAX", 500, minimum=1)
 HEPTORA_API_CALL_LOG_BATCH = env_int("HEPTORA_API_CALL_LOG_BATCH", 50, minimum=1)
 HEPTORA_API_CALL_LOG_FLUSH_SECONDS = env_float("HEPTORA_API_CALL_LOG_FLUSH_SECONDS", 1.0, minimum=0.05)
 # The start's two statements are prepared once per connection (heptora/db/postgresql); off for a pooler in
-# transaction mode that cannot keep prepared statements.
-HEPTORA_DB_PREPARED_STATEMENTS = env_bool("HEPTORA_DB_PREPARED_STATEMENTS", True)
+# transaction mode that cannot keep prepared statements (and by default when DATABASES disables server-side
+# cursors, which is what a settings file written for such a pooler does).
+HEPTORA_DB_PREPARED_STATEMENTS = env_bool(
+    "HEPTORA_DB_PREPARED_STATEMENTS", not DATABASES["default"].get("DISABLE_SERVER_SIDE_CURSORS", False))
 if HEPTORA_STALE_AFTER_SECONDS < 3 * HEPTORA_HEARTBEAT_SECONDS:
     # Otherwise a live execution between two heartbeats looks dead and is started a second time.
     raise ImproperlyConfigured(

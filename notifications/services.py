@@ -55,8 +55,11 @@ def notification_create_for_outcome(event: lifecycle.LifecycleEvent) -> None:
                 subject=f"{execution.process.name} {context['outcome']} ({execution.public_id})",
                 body=render_to_string("notifications/execution_outcome.txt", context),
             )
-    except IntegrityError:
+    except IntegrityError:  # the outcome was announced again: send the existing row if it is still pending
         logger.info("notification for %s %s already exists", execution.public_id, event.type)
+        pending = list(Notification.objects.filter(execution=execution, event_type=event.type,
+                                                   status=NotificationStatus.PENDING).values_list("pk", flat=True))
+        transaction.on_commit(lambda: [_enqueue(pk) for pk in pending])
         return
     transaction.on_commit(lambda: _enqueue(notification.pk))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.core.cache import cache
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from executions import services
@@ -54,3 +54,16 @@ def test_a_copy_handed_out_cannot_change_what_the_next_caller_gets() -> None:
     first.name = "changed by a caller"
 
     assert services.process_resolve("order-processing").name != "changed by a caller"
+
+
+def test_a_change_rolled_back_leaves_no_copy_behind() -> None:
+    class Abandoned(Exception):
+        pass
+
+    with pytest.raises(Abandoned), transaction.atomic():
+        services.process_pause(process=Process.objects.get(slug="order-processing"), reason="draft")
+        assert services.process_resolve("order-processing").is_paused  # this transaction sees its own change
+        raise Abandoned
+
+    assert not services.process_resolve("order-processing").is_paused
+    assert start() == "queued"

@@ -8,6 +8,7 @@ makes one claimed attempt and says when the next one is due.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import time
@@ -231,7 +232,9 @@ def deliveries_create_for_event(event: lifecycle.LifecycleEvent) -> None:
         return
     execution = Execution.objects.select_related("process", "retry_of").get(pk=event.execution_pk)
     # An endpoint hears only of executions its owner may see.
-    endpoints = [e for e in endpoints if access.execution_can_view(Actor.for_user(e.owner), execution)]
+    # An owner object of its own for each check: the copies are shared, and Django caches permissions on
+    # the user object it asks (a permission removed later saves no user).
+    endpoints = [e for e in endpoints if access.execution_can_view(Actor.for_user(copy.copy(e.owner)), execution)]
     _create_and_enqueue(event, execution, endpoints=endpoints, callbacks=callbacks)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from django.apps import apps
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, Permission, User
 from django.core.cache import cache
 from django.db import connection, models
 from django.http import HttpResponse
@@ -211,9 +211,10 @@ def test_a_revoked_key_stops_at_once_even_while_cached(http: Client, shop_key: t
 
 
 def test_a_key_revoked_by_another_web_process_is_refused_on_the_next_request_here(
-    http: Client, shop_key: tuple[ApiKey, str]
+    http: Client, staff_user: User, django_capture_on_commit_callbacks: Any
 ) -> None:
-    key, full_key = shop_key
+    with django_capture_on_commit_callbacks(execute=True):  # made and committed, as an admin would
+        key, full_key = api_keys.api_key_create(user=staff_user, name="Shop orders")
     assert me(http, full_key).status_code == 200  # this process now holds a copy of the active key
     # Another web process revokes it: the row changes there, and its receiver renews the shared token.
     ApiKey.objects.filter(pk=key.pk).update(revoked_at=timezone.now())
@@ -223,10 +224,11 @@ def test_a_key_revoked_by_another_web_process_is_refused_on_the_next_request_her
 
 
 def test_a_key_extended_by_another_web_process_is_accepted_although_this_copy_says_expired(
-    http: Client, staff_user: User, travel: Callable[[timedelta], None]
+    http: Client, staff_user: User, travel: Callable[[timedelta], None], django_capture_on_commit_callbacks: Any
 ) -> None:
-    key, full_key = api_keys.api_key_create(user=staff_user, name="Shop orders",
-                                            expires_at=timezone.now() + timedelta(minutes=5))
+    with django_capture_on_commit_callbacks(execute=True):
+        key, full_key = api_keys.api_key_create(user=staff_user, name="Shop orders",
+                                                expires_at=timezone.now() + timedelta(minutes=5))
     assert me(http, full_key).status_code == 200
     travel(timedelta(minutes=6))
     assert refusal(me(http, full_key))[3] == "The API key has expired."
@@ -409,6 +411,28 @@ def test_deactivating_the_user_stops_a_key_already_in_use_on_the_next_request(
 
     assert refusal(me(http, full_key)) == (
         401, REALM, "not_authenticated", "The API key's user account is not active.")
+
+
+def test_a_permission_taken_from_the_keys_group_refuses_the_very_next_start(
+    http: Client, outsider: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    """The key row and its user are shared copies; what Django caches of a user's permissions must not be."""
+    desk = Group.objects.create(name="Order desk")
+    may_start = Permission.objects.get(content_type__app_label="executions", codename="execute_process")
+    desk.permissions.add(may_start)
+    outsider.groups.add(desk)
+    with django_capture_on_commit_callbacks(execute=True):
+        _key, full_key = api_keys.api_key_create(user=outsider, name="Order desk")
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {full_key}"}
+    assert http.get("/api/v1/processes/", **auth).status_code == 200  # asks for the user's permissions
+    start = lambda: http.post("/api/v1/processes/order-processing/execute",  # noqa: E731
+                              {"parameters": {"orderId": "ORD-2024-001", "priority": "High"}},
+                              content_type="application/json", **auth)
+    assert start().status_code == 202
+
+    desk.permissions.remove(may_start)  # saves no user, renews nothing
+
+    assert start().status_code == 403
 
 
 def test_it_makes_no_key_for_an_inactive_user(staff_user: User) -> None:

@@ -34,6 +34,9 @@ BODIES: list[Any] = [
     {"processId": None},
     {"processId": 7},
     {"notifyEmial": "typo@example.com"},
+    {"callbackUrl": "https://erp.example.com/a\x00b"},
+    {"notifyEmail": "ops\ud800@example.com"},
+    {"processId": "order\x00processing"},
     {"parameters": {}, "extra": 1},
 ]
 
@@ -54,3 +57,9 @@ def test_the_shortcut_takes_the_bodies_clients_send() -> None:
         "parameters": {"orderId": "ORD-2024-001"}, "notifyEmail": "a@example.com", "callbackUrl": "",
         "timeout": None}
     assert execute_request_plain({"timeout": "300"}) is None  # the serializer converts it
+
+
+def test_the_shortcut_leaves_nul_and_lone_surrogates_to_the_serializer() -> None:
+    for body in ({"callbackUrl": "https://erp.example.com/a\x00b"}, {"notifyEmail": "ops\ud800@example.com"}):
+        assert execute_request_plain(body) is None
+        assert not ExecuteRequest(data=body).is_valid()
