@@ -10,16 +10,12 @@ class ApprovalsConfig(AppConfig):
         from executions import hooks, lifecycle
 
         hooks.register_approval_gate(services.approval_gate)
-        # The gate caches each process's policy; any save or delete (admin, shell, seed) forgets it.
-        from django.db.models.signals import post_delete, post_save
-
+        # The gate reads each process's policy from a local copy; any save or delete (admin, shell, seed)
+        # makes every process read the policies again.
         from approvals.models import ApprovalPolicy
+        from heptora.local_cache import DEFINITIONS
 
-        def forget(sender: type, instance: ApprovalPolicy, **kwargs: object) -> None:
-            services.approval_policy_forget(instance.process.slug)
-
-        post_save.connect(forget, sender=ApprovalPolicy, weak=False, dispatch_uid="approvals-policy-forget-save")
-        post_delete.connect(forget, sender=ApprovalPolicy, weak=False, dispatch_uid="approvals-policy-forget-delete")
+        DEFINITIONS.renew_on_change(ApprovalPolicy)
         # In the transaction that holds the execution, so a held execution always has its request.
         lifecycle.subscribe(services.approval_request_create, events=[lifecycle.PROCESS_AWAITING_APPROVAL],
                             phase="transaction")

@@ -69,7 +69,7 @@ def approval_gate(*, process: Process, actor: Actor, source: str, parameters: di
     """True when ``process`` started from ``source`` must wait for approval under its policy.
 
     On every start's path, so the policy's answer is read from this process's local copy (no query in the
-    steady state), renewed everywhere when a policy is saved or deleted (:func:`approval_policy_forget`).
+    steady state), renewed everywhere when a policy is saved or deleted (``ApprovalsConfig.ready``).
     """
     gate = DEFINITIONS.get(("gate", process.slug), lambda: _gate_of(process))
     return gate["required"] and source not in gate["exempt"]
@@ -78,11 +78,6 @@ def approval_gate(*, process: Process, actor: Actor, source: str, parameters: di
 def _gate_of(process: Process) -> dict[str, Any]:
     policy = ApprovalPolicy.objects.filter(process=process).first()
     return {"required": bool(policy and policy.required), "exempt": frozenset(policy.exempt_sources if policy else ())}
-
-
-def approval_policy_forget(*slugs: str) -> None:
-    """Make every web and worker process read the approval policies again (now and after commit)."""
-    DEFINITIONS.changed()
 
 
 # --- Raising a request ----------------------------------------------------------------------------------

@@ -6,10 +6,11 @@ class ExecutionsConfig(AppConfig):
     verbose_name = "Processes and executions"
 
     def ready(self) -> None:
-        from django.db.models.signals import post_delete, post_migrate, post_save
+        from django.db.models.signals import post_migrate
 
         from executions import registry
         from executions.models import Process
+        from heptora.local_cache import DEFINITIONS
 
         registry.autodiscover()
         # Keep the Process table in step with the code on every migrate, so a fresh install lists the
@@ -17,14 +18,7 @@ class ExecutionsConfig(AppConfig):
         post_migrate.connect(_sync_after_migrate, sender=self)
         # Every start reads its process row from a process-local copy (heptora.local_cache): any change to
         # a process (pause, resume, admin edit) makes every web and worker process read it again.
-        post_save.connect(_process_changed, sender=Process, dispatch_uid="executions-process-changed-save")
-        post_delete.connect(_process_changed, sender=Process, dispatch_uid="executions-process-changed-delete")
-
-
-def _process_changed(**kwargs: object) -> None:
-    from heptora.local_cache import DEFINITIONS
-
-    DEFINITIONS.changed()
+        DEFINITIONS.renew_on_change(Process)
 
 
 def _sync_after_migrate(**kwargs: object) -> None:

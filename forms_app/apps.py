@@ -1,10 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
-
 from django.apps import AppConfig
-from django.db import transaction
-from django.db.models.signals import post_delete, post_save
 
 
 class FormsAppConfig(AppConfig):
@@ -15,19 +11,9 @@ class FormsAppConfig(AppConfig):
         from executions import hooks
         from forms_app.models import FormDefinition, FormField
         from forms_app.parameters import definition
+        from heptora.local_cache import DEFINITIONS
 
         hooks.register_parameter_definition(definition)
-        # The compiled definitions are cached for the API's hot path: any change to a form or one of its
-        # fields (admin, import, a shell) forgets them, now and again after commit (a reader may have
-        # cached the old rows in between).
-        for model in (FormDefinition, FormField):
-            post_save.connect(_forget_cached_fields, sender=model, dispatch_uid=f"forms_cache_save_{model.__name__}")
-            post_delete.connect(_forget_cached_fields, sender=model,
-                                dispatch_uid=f"forms_cache_delete_{model.__name__}")
-
-
-def _forget_cached_fields(sender: Any, instance: Any, **kwargs: Any) -> None:
-    from forms_app.parameters import fields_cache_clear
-
-    fields_cache_clear()
-    transaction.on_commit(fields_cache_clear)
+        # Each process keeps local copies of the compiled definitions for the start's path: any change to a
+        # form or one of its fields (admin, import, a shell) makes every process read them again.
+        DEFINITIONS.renew_on_change(FormDefinition, FormField)

@@ -224,7 +224,7 @@ def _form_specs(process: Process) -> list[FieldSpec]:
     return [field.as_spec() for field in fields]
 
 
-def fields_cache_clear(*slugs: str) -> None:
+def fields_cache_clear() -> None:
     """Make every web and worker process read the definitions again (forms change rarely, so all of them)."""
     DEFINITIONS.changed()
 

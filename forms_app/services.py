@@ -432,8 +432,7 @@ def form_import(data: dict[str, Any], *, replace: bool = False) -> FormDefinitio
         FormField.objects.bulk_create(fields)
         groups = [Group.objects.get_or_create(name=name.strip())[0] for name in group_names]
         form_grant_access(form, users=users, groups=groups)
-    parameters.fields_cache_clear(process.slug)  # bulk_create sends no signals
-    transaction.on_commit(lambda: parameters.fields_cache_clear(process.slug))
+    parameters.fields_cache_clear()  # bulk_create sends no signals (it renews again on commit by itself)
     return form
 
 

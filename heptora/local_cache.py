@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 
 from django.core.cache import cache
 from django.db import DatabaseError, transaction
+from django.db.models.signals import post_delete, post_save
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -111,6 +112,21 @@ class LocalCache:
             if value is not None and self._token == token:  # a newer token arrived: do not file it under that
                 self._copies[key] = value
         return value
+
+    def renew_on_change(self, *models: type) -> None:
+        """Renew this group whenever a row of ``models`` is saved or deleted (call from ``AppConfig.ready``).
+
+        A save that touched only ``last_login`` (every sign-in) changes nothing a copy relies on.
+        """
+        for model in models:
+            uid = f"local-cache-{self.name}-{model._meta.label_lower}"
+            post_save.connect(self._on_row_change, sender=model, weak=False, dispatch_uid=f"{uid}-save")
+            post_delete.connect(self._on_row_change, sender=model, weak=False, dispatch_uid=f"{uid}-delete")
+
+    def _on_row_change(self, sender: type, update_fields: frozenset[str] | None = None, **kwargs: Any) -> None:
+        if update_fields is not None and set(update_fields) <= {"last_login"}:
+            return
+        self.changed()
 
     @staticmethod
     def _get_private(private: dict[Any, Any], key: Any, build: Callable[[], T]) -> T:
