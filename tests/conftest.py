@@ -138,6 +138,44 @@ def _test_database_env() -> dict[str, str]:
     return {"DATABASE_URL": url, "SECRET_KEY": settings.SECRET_KEY}
 
 
+@pytest.fixture(autouse=True)
+def worker_keeps_to_its_tests(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The session's worker is shared, so a committed test's work must not outlive the test.
+
+    A test that commits but does not ask for the worker publishes to a queue nobody reads; otherwise the
+    worker would run that test's executions while the test's tables are being truncated (a deadlock). A
+    test that does use the worker waits, before its tables are truncated, for the worker's last
+    transaction (a webhook delivery, a notification) to end.
+    """
+    marker = request.node.get_closest_marker("django_db")
+    committed = "transactional_db" in request.fixturenames or bool(marker and marker.kwargs.get("transaction"))
+    uses_worker = "worker" in request.fixturenames
+    if committed and not uses_worker and "start_worker" not in request.fixturenames:
+        overrides = request.getfixturevalue("settings")
+        overrides.CELERY_TASK_DEFAULT_QUEUE = f"{os.environ['HEPTORA_QUEUE']}-unread"
+    yield
+    if committed and uses_worker:
+        _wait_until_other_transactions_end()
+
+
+def _wait_until_other_transactions_end(timeout: float = 10) -> None:
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return  # SQLite serialises writers itself: the truncation just waits for the lock
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND backend_type = 'client backend' "
+                "AND state IN ('active', 'idle in transaction')"
+            )
+            if cursor.fetchone()[0] == 0:
+                return
+            time.sleep(0.05)
+
+
 @pytest.fixture(scope="session")
 def worker(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
     """One real worker for the session. Tests that use it need committed data: mark them transaction=True."""

@@ -41,7 +41,21 @@ os.environ.update(
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _purge_private_queues()
     shutil.rmtree(_var, ignore_errors=True)
+
+
+def _purge_private_queues() -> None:
+    """Runs sharing a Redis leave no messages behind (the filesystem broker goes with the var folder)."""
+    if not os.environ.get("REDIS_URL"):
+        return
+    from heptora.celery import app
+
+    queue = os.environ["HEPTORA_QUEUE"]
+    with app.connection_for_write() as connection:
+        channel = connection.default_channel
+        for name in (queue, f"{queue}-unread"):
+            channel.queue_purge(name)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
