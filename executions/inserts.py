@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import Field, Model, QuerySet
 from django.db.models.sql.subqueries import InsertQuery, UpdateQuery
@@ -118,12 +119,86 @@ def update_with_event(executions: QuerySet[Execution], values: dict[str, Any], e
     return True
 
 
+def update_returning_with_event(
+    executions: QuerySet[Execution], values: dict[str, Any], event: ExecutionEvent, *,
+    event_from_row: dict[str, tuple[str, tuple[Any, ...]]] | None = None,
+) -> Execution | None:
+    """Like :func:`update_with_event`, and hand back the updated row (None if none matched).
+
+    A status change needs the row as it is now (a claim has read nothing before it; an outcome must see a
+    cancel requested meanwhile): ``UPDATE … RETURNING`` gives it in the same statement instead of a
+    ``SELECT`` after it. The values are converted by the fields' own database converters, as a query's are.
+
+    ``event_from_row``: event columns whose value depends on the updated row (the attempt a claim starts),
+    as ``{column: (SQL over "changed", params)}``; the caller sets them on ``event`` from the row returned.
+    """
+    query = executions.query.chain(UpdateQuery)
+    query.add_update_values(values)
+    try:
+        update_sql, update_params = query.get_compiler(connection=connection).as_sql()
+    except EmptyResultSet:  # a condition nothing can match (no legal source status): as update() -> 0
+        return None
+    columns, _ = _event_part()
+    event_columns, placeholders = _event_columns()
+    event_params = _insert_params(event, exclude=("execution_id",))
+    row, params = [], []
+    for column, placeholder, param in zip(event_columns, placeholders, event_params, strict=True):
+        if event_from_row and column in event_from_row:
+            expression, extra = event_from_row[column]
+            row.append(expression)
+            params.extend(extra)
+        else:
+            row.append(placeholder)
+            params.append(param)
+    returning, converters = _returning()
+    quote = connection.ops.quote_name
+    pk = quote(Execution._meta.pk.column)
+    sql = (f"WITH changed AS ({update_sql} RETURNING {returning}), "
+           f"event AS (INSERT INTO {quote(ExecutionEvent._meta.db_table)} ({columns}) "
+           f"SELECT changed.{pk}, {', '.join(row)} FROM changed RETURNING {quote('id')}) "
+           f"SELECT changed.*, event.{quote('id')} FROM changed, event")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, (*update_params, *params))
+        found = cursor.fetchone()
+    if found is None:
+        return None
+    *stored, event.pk = found
+    for index, column, field_converters in converters:
+        for convert in field_converters:
+            stored[index] = convert(stored[index], column, connection)
+    execution = Execution.from_db(connection.alias, [f.attname for f in Execution._meta.concrete_fields], stored)
+    event.execution = execution
+    event._state.adding, event._state.db = False, connection.alias
+    return execution
+
+
+@functools.cache
+def _returning() -> tuple[str, list[tuple[int, Any, list[Any]]]]:
+    """Every column of an execution, in field order, and per column the converters a query would apply."""
+    fields = Execution._meta.concrete_fields
+    converters = []
+    for index, field in enumerate(fields):
+        column = field.get_col(Execution._meta.db_table)
+        found = connection.ops.get_db_converters(column) + field.get_db_converters(connection)
+        if found:
+            converters.append((index, column, found))
+    return ", ".join(connection.ops.quote_name(f.column) for f in fields), converters
+
+
 @functools.cache
 def _event_part() -> tuple[str, str]:
     """The event INSERT's column list (``execution_id`` first) and its row of placeholders, from Django's own."""
+    columns, placeholders = _event_columns()
+    quote = connection.ops.quote_name
+    return ", ".join([quote("execution_id"), *(quote(c) for c in columns)]), ", ".join(placeholders)
+
+
+@functools.cache
+def _event_columns() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The event INSERT's columns (without ``execution_id``) and one placeholder each, from Django's own."""
     event_sql, event_columns, _ = _insert_sql(ExecutionEvent(execution_id=0), exclude=("execution_id",))
     _, values = event_sql.split(" VALUES ", 1)
-    if values.count("%s") != len(event_columns):
+    placeholders = tuple(p.strip() for p in values.strip()[1:-1].split(","))
+    if len(placeholders) != len(event_columns) or any(p.count("%s") != 1 for p in placeholders):
         raise RuntimeError("Unexpected placeholders in Django's INSERT")
-    quote = connection.ops.quote_name
-    return ", ".join([quote("execution_id"), *(quote(c) for c in event_columns)]), values.strip()[1:-1]
+    return tuple(event_columns), placeholders

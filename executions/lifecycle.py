@@ -9,6 +9,9 @@ Two phases:
   rows that must exist if and only if the change happened (a webhook delivery, an approval request).
 * ``"commit"`` handlers (the default) run after that transaction commits: send, enqueue, push. A failing
   commit handler is logged and does not affect the others or the caller.
+
+A transaction handler may say when it would write nothing (``interested``), so that the usual status change
+(nobody subscribed, nobody watching) is one statement without a transaction: see :func:`needs_transaction`.
 """
 
 from __future__ import annotations
@@ -81,6 +84,10 @@ class LifecycleEvent:
 
 
 Handler = Callable[[LifecycleEvent], None]
+# interested(event_type, execution): False only when the handler would write nothing for that event of that
+# execution, given that the execution is not ``watched`` (those always get a transaction). ``execution`` is
+# None when the row is not read yet (a worker's claim): answer for any unwatched execution.
+Interest = Callable[[str, "Execution | None"], bool]
 
 
 @dataclass(frozen=True)
@@ -88,18 +95,26 @@ class _Subscription:
     handler: Handler
     events: frozenset[str] | None
     phase: Phase
+    interested: Interest | None = None
 
 
 _subscriptions: list[_Subscription] = []
 
 
-def subscribe(handler: Handler, *, events: Iterable[str] | None = None, phase: Phase = "commit") -> None:
-    """Call ``handler`` for each lifecycle event (or only for ``events``)."""
+def subscribe(handler: Handler, *, events: Iterable[str] | None = None, phase: Phase = "commit",
+              interested: Interest | None = None) -> None:
+    """Call ``handler`` for each lifecycle event (or only for ``events``).
+
+    ``interested`` (transaction handlers only): a cheap check, without a query, of whether the handler may
+    write for an event; without it, every event it hears runs in a transaction.
+    """
     wanted = frozenset(events) if events is not None else None
     unknown = (wanted or frozenset()) - set(EVENT_TYPES)
     if unknown:
         raise ValueError(f"Unknown lifecycle events: {', '.join(sorted(unknown))}")
-    sub = _Subscription(handler, wanted, phase)
+    if interested is not None and phase != "transaction":
+        raise ValueError("interested= is for transaction handlers")
+    sub = _Subscription(handler, wanted, phase, interested)
     if sub not in _subscriptions:
         _subscriptions.append(sub)
 
@@ -108,11 +123,22 @@ def unsubscribe(handler: Handler) -> None:
     _subscriptions[:] = [s for s in _subscriptions if s.handler is not handler]
 
 
-def needs_transaction(event_type: str) -> bool:
-    """Does any subscriber write rows in the transaction of ``event_type``? (If not, a writer that makes
-    the change in one statement need not open a transaction for it.)"""
-    return any(sub.phase == "transaction" and (sub.events is None or event_type in sub.events)
-               for sub in _subscriptions)
+def needs_transaction(event_type: str, execution: Execution | None = None) -> bool:
+    """May a subscriber write rows in the transaction of ``event_type`` for ``execution``? If not, a writer
+    that makes the change in one statement need not open a transaction for it.
+
+    ``execution`` None: for an execution whose row is not read yet, and which the writer makes sure is not
+    ``watched`` (a worker's claim puts ``watched = false`` into its UPDATE and falls back to a transaction
+    when that does not match).
+    """
+    for sub in _subscriptions:
+        if sub.phase != "transaction" or (sub.events is not None and event_type not in sub.events):
+            continue
+        if sub.interested is None or (execution is not None and execution.watched):
+            return True
+        if sub.interested(event_type, execution):
+            return True
+    return False
 
 
 def publish(event_type: str, execution: Execution, data: dict[str, Any] | None = None) -> LifecycleEvent:

@@ -115,6 +115,10 @@ class Execution(models.Model):
     )
     notify_email = models.EmailField(blank=True)
     timeout = models.PositiveIntegerField(help_text="Seconds")
+    # Set when a listener keeps something for this execution in particular (a callbackUrl): its lifecycle
+    # events then always run in a transaction that listener may write in (see lifecycle.needs_transaction).
+    watched = models.BooleanField(default=False, editable=False,
+                                  help_text="A listener keeps a subscription for this execution alone.")
 
     current_step = models.PositiveIntegerField(default=0)
     total_steps = models.PositiveIntegerField(default=1)

@@ -41,7 +41,7 @@ from executions.models import (
     Process,
     allowed_sources_for,
 )
-from heptora.local_cache import DEFINITIONS, pinned
+from heptora.local_cache import DEFINITIONS, GROUPS, pinned
 
 logger = logging.getLogger(__name__)
 S = ExecutionStatus
@@ -361,19 +361,76 @@ def execution_transition(
     values: dict[str, Any] = {"status": to, **fields}
     if not TRANSITIONS[to]:  # terminal
         values.setdefault("finished_at", now)
-    with transaction.atomic():
-        if Execution.objects.filter(condition).update(**values) != 1:
-            return False
-        process = execution.process if Execution.process.is_cached(execution) else None
-        execution.refresh_from_db()
-        if process is not None and process.pk == execution.process_id:
-            execution.process = process  # refresh_from_db drops it; the listeners read it (no second query)
-        _event(execution, EventKind.STATUS, message, level=level, data={"status": to, **(event_data or {})})
-        lifecycle.publish(lifecycle.EVENT_FOR_STATUS[to], execution, data=event_data)
-        if to == S.QUEUED:
-            _enqueue_on_commit(execution)
+    event_type = lifecycle.EVENT_FOR_STATUS[to]
+
+    def event() -> ExecutionEvent:
+        return ExecutionEvent(execution_id=execution.pk, kind=EventKind.STATUS, level=level, message=message,
+                              data={"status": to, **(event_data or {})})
+
+    # The listeners' local copies (webhook endpoints, definitions) read at one generation: one cache GET.
+    with pinned(*GROUPS):
+        changed = None
+        if inserts.supported() and not lifecycle.needs_transaction(event_type, execution):
+            # The usual worker outcome: nobody subscribed, nobody watching. The change and its event are one
+            # statement, atomic by itself. Not matched (another status, or the row is watched after all):
+            # decided again below, in a transaction.
+            changed = _change(condition & Q(watched=False), values, event())
+            if changed is not None:
+                _adopt(execution, changed)
+                _announce(execution, event_type, event_data, to)
+        if changed is None:
+            with transaction.atomic():
+                changed = _change(condition, values, event())
+                if changed is None:
+                    return False
+                _adopt(execution, changed)
+                _announce(execution, event_type, event_data, to)
     logger.info("execution %s of %s: %s (%s)", execution.public_id, execution.process.slug, to, message)
     return True
+
+
+def _change(condition: Q, values: dict[str, Any], event: ExecutionEvent) -> Execution | None:
+    """UPDATE the execution ``condition`` selects and write ``event`` for it; the row as updated, or None."""
+    executions = Execution.objects.filter(condition)
+    if inserts.supported():
+        return inserts.update_returning_with_event(executions, values, event)
+    if executions.update(**values) != 1:
+        return None
+    changed = Execution.objects.get(pk=event.execution_id)
+    event.save(force_insert=True)
+    return changed
+
+
+def _adopt(execution: Execution, changed: Execution) -> None:
+    """Make the caller's ``execution`` the row as changed (callers hold on to it), keeping its process."""
+    process = execution.process if Execution.process.is_cached(execution) else None
+    for column in Execution._meta.concrete_fields:
+        setattr(execution, column.attname, getattr(changed, column.attname))
+    execution.process = process if process is not None and process.pk == execution.process_id \
+        else process_by_pk(execution.process_id)
+
+
+def _announce(execution: Execution, event_type: str, event_data: dict[str, Any] | None, to: str) -> None:
+    lifecycle.publish(event_type, execution, data=event_data)
+    if to == S.QUEUED:
+        _enqueue_on_commit(execution)
+
+
+def process_by_pk(pk: int) -> Process:
+    """The process row of an execution, from this process's local copy (a copy the caller may change)."""
+    process = DEFINITIONS.get(("process-pk", pk), lambda: Process.objects.filter(pk=pk).first())
+    if process is None:
+        raise Process.DoesNotExist(f"no process with pk={pk}")  # PROTECT: an execution's process stays
+    return copy.copy(process)
+
+
+def execution_watch(*, execution: Execution) -> None:
+    """Mark ``execution`` as one a listener keeps something for in particular (a callbackUrl), so that each
+    of its later lifecycle events runs in a transaction the listener may write in. Call in the transaction
+    that started it."""
+    if not execution.watched:
+        Execution.objects.filter(pk=execution.pk).update(watched=True)
+        execution.watched = True
 
 
 def _event(
@@ -581,20 +638,49 @@ def execution_claim(*, execution_pk: int, lease: str, worker: str) -> Execution 
     """Take a queued execution for this worker run; None when it is not (or no longer) queued.
 
     The claim, its event and the lifecycle announcement commit together, so listeners that write rows in
-    the transaction phase (webhook deliveries) never miss a start.
+    the transaction phase (webhook deliveries) never miss a start. When no listener may write (nobody
+    subscribed to starts, the execution not watched), the claim and its event are one statement.
     """
     now = timezone.now()
-    with transaction.atomic():
-        claimed = Execution.objects.filter(pk=execution_pk, status=S.QUEUED).update(
-            status=S.RUNNING, lease=lease, worker=worker[:200], heartbeat_at=now, attempt=F("attempt") + 1,
-            started_at=now, current_step=0, percent=0, progress_message="",
-        )
-        if not claimed:
-            return None
-        execution = Execution.objects.select_related("process").get(pk=execution_pk)
-        _event(execution, EventKind.STATUS, f"Started on {worker} (attempt {execution.attempt})",
-               data={"status": S.RUNNING, "attempt": execution.attempt})
-        lifecycle.publish(lifecycle.PROCESS_STARTED, execution, data={"attempt": execution.attempt})
+    values = {"status": S.RUNNING, "lease": lease, "worker": worker[:200], "heartbeat_at": now,
+              "attempt": F("attempt") + 1, "started_at": now, "current_step": 0, "percent": 0,
+              "progress_message": ""}
+    queued = Q(pk=execution_pk, status=S.QUEUED)
+    with pinned(*GROUPS):
+        execution = None
+        if inserts.supported() and not lifecycle.needs_transaction(lifecycle.PROCESS_STARTED):
+            execution = _claim(execution_pk, queued & Q(watched=False), values, worker)
+            if execution is not None:
+                lifecycle.publish(lifecycle.PROCESS_STARTED, execution, data={"attempt": execution.attempt})
+        if execution is None:
+            with transaction.atomic():
+                execution = _claim(execution_pk, queued, values, worker)
+                if execution is None:
+                    return None
+                lifecycle.publish(lifecycle.PROCESS_STARTED, execution, data={"attempt": execution.attempt})
     logger.info("execution %s of %s: running on %s (attempt %s)", execution.public_id, execution.process.slug,
                 worker, execution.attempt)
+    return execution
+
+
+def _claim(execution_pk: int, condition: Q, values: dict[str, Any], worker: str) -> Execution | None:
+    prefix = f"Started on {worker} (attempt "
+    if inserts.supported():
+        # The attempt this claim starts is known only to the UPDATE: the event's text and data take it
+        # from the updated row, in the same statement.
+        event = ExecutionEvent(kind=EventKind.STATUS, level=EventLevel.INFO, message="", data={})
+        execution = inserts.update_returning_with_event(
+            Execution.objects.filter(condition), values, event, event_from_row={
+                "message": ("%s || changed.attempt || ')'", (prefix,)),
+                "data": ("jsonb_build_object('status', %s::text, 'attempt', changed.attempt)", (S.RUNNING,)),
+            })
+        if execution is None:
+            return None
+    else:
+        if not Execution.objects.filter(condition).update(**values):
+            return None
+        execution = Execution.objects.get(pk=execution_pk)
+        _event(execution, EventKind.STATUS, f"{prefix}{execution.attempt})",
+               data={"status": S.RUNNING, "attempt": execution.attempt})
+    execution.process = process_by_pk(execution.process_id)
     return execution

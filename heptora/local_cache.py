@@ -288,3 +288,5 @@ def confirm(found: dict[str, Token | None]) -> set[str]:
 DEFINITIONS = LocalCache("definitions")
 API_KEYS = LocalCache("api-keys")
 WEBHOOK_ENDPOINTS = LocalCache("webhook-endpoints")
+# Every group, for code that reads copies on behalf of listeners it does not know (a status change).
+GROUPS = (DEFINITIONS, API_KEYS, WEBHOOK_ENDPOINTS)

@@ -11,4 +11,4 @@ class NotificationsConfig(AppConfig):
 
         # The row is written with the outcome and sent after commit (the handler registers the send).
         lifecycle.subscribe(services.notification_create_for_outcome, events=services.OUTCOME_EVENTS,
-                            phase="transaction")
+                            phase="transaction", interested=services.notification_may_follow)

@@ -64,6 +64,11 @@ def notification_create_for_outcome(event: lifecycle.LifecycleEvent) -> None:
     transaction.on_commit(lambda: _enqueue(notification.pk))
 
 
+def notification_may_follow(event_type: str, execution: Execution | None) -> bool:
+    """``interested`` of the subscription: only an execution with an address to write to gets an e-mail."""
+    return execution is None or bool(execution.notify_email)
+
+
 def _enqueue(pk: int) -> None:
     from notifications.tasks import send_notification
 

@@ -10,7 +10,8 @@ class WebhooksConfig(AppConfig):
         from webhooks import services
 
         # Deliveries are rows written with the status change that causes them; they queue themselves on commit.
-        lifecycle.subscribe(services.deliveries_create_for_event, events=services.PUBLIC_EVENTS, phase="transaction")
+        lifecycle.subscribe(services.deliveries_create_for_event, events=services.PUBLIC_EVENTS, phase="transaction",
+                            interested=services.deliveries_may_follow)
         from django.contrib.auth import get_user_model
 
         from heptora.local_cache import WEBHOOK_ENDPOINTS

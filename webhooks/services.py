@@ -25,6 +25,7 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from executions import access, lifecycle, selectors
+from executions import services as executions_services
 from executions.actors import Actor
 from executions.errors import HeptoraError
 from executions.models import Execution, Process
@@ -210,6 +211,7 @@ def callback_check(*, owner: AbstractBaseUser | None, url: str) -> str:
 def callback_attach(*, execution: Execution, owner: AbstractBaseUser, url: str) -> ExecutionCallback:
     """Send ``execution``'s events to ``url`` too. Call in the transaction that started it (the API does)."""
     callback = ExecutionCallback.objects.create(execution=execution, owner=owner, url=url)
+    executions_services.execution_watch(execution=execution)  # its later events must ask for callbacks
     # Its first event (queued, or awaiting approval) was announced before this row existed: catch up.
     event_type = lifecycle.EVENT_FOR_STATUS.get(execution.status)
     if event_type in PUBLIC_EVENTS:
@@ -227,7 +229,10 @@ def deliveries_create_for_event(event: lifecycle.LifecycleEvent) -> None:
     """Lifecycle subscriber (phase "transaction"): a delivery per interested endpoint and callback."""
     endpoints = [e for e in WEBHOOK_ENDPOINTS.get("active", _active_endpoints)
                  if event.type in e.events and (e.process_id is None or e.process.slug == event.process_id)]
-    callbacks = list(ExecutionCallback.objects.filter(execution_id=event.execution_pk, is_active=True))
+    # Callbacks exist only for executions marked watched when they were attached (no query for the others).
+    watched = event.execution is None or event.execution.watched
+    callbacks = list(ExecutionCallback.objects.filter(execution_id=event.execution_pk, is_active=True)) \
+        if watched else []
     if not endpoints and not callbacks:
         return
     execution = Execution.objects.select_related("process", "retry_of").get(pk=event.execution_pk)
@@ -236,6 +241,14 @@ def deliveries_create_for_event(event: lifecycle.LifecycleEvent) -> None:
     # the user object it asks (a permission removed later saves no user).
     endpoints = [e for e in endpoints if access.execution_can_view(Actor.for_user(copy.copy(e.owner)), execution)]
     _create_and_enqueue(event, execution, endpoints=endpoints, callbacks=callbacks)
+
+
+def deliveries_may_follow(event_type: str, execution: Execution | None) -> bool:
+    """``interested`` of the subscription: may an active endpoint want ``event_type`` of this execution?
+    (Callbacks belong to watched executions, which always get a transaction.)"""
+    process_pk = execution.process_id if execution is not None else None
+    return any(event_type in e.events and (e.process_id is None or process_pk is None or e.process_id == process_pk)
+               for e in WEBHOOK_ENDPOINTS.get("active", _active_endpoints))
 
 
 def _active_endpoints() -> list[WebhookEndpoint]:
