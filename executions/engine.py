@@ -9,6 +9,7 @@ import os
 import secrets
 import socket
 import threading
+import time
 import traceback
 from datetime import timedelta
 from typing import Any
@@ -127,27 +128,52 @@ class ExecutionContext:
             })
 
 
-class _Heartbeat(threading.Thread):
-    """Marks the execution alive while the process runs, even inside one long step."""
+class _Heartbeats:
+    """Marks the executions this worker process is running alive, even inside one long step.
 
-    def __init__(self, execution_pk: int, lease: str) -> None:
-        super().__init__(daemon=True, name=f"heartbeat-{execution_pk}")
-        self.execution_pk, self.lease = execution_pk, lease
-        self.stopped = threading.Event()
+    One thread per worker process, started with its first run, beats for every run in progress each
+    HEPTORA_HEARTBEAT_SECONDS; a run only registers and unregisters (a thread started and joined per run
+    cost more than the run of a quick process).
+    """
 
-    def run(self) -> None:
-        try:
-            while not self.stopped.wait(settings.HEPTORA_HEARTBEAT_SECONDS):
-                try:
-                    services.execution_mark_heartbeat(execution_pk=self.execution_pk, lease=self.lease)
-                except Exception:
-                    logger.exception("heartbeat for execution %s failed", self.execution_pk)
-        finally:
-            connection.close()
+    def __init__(self) -> None:
+        self._runs: dict[int, str] = {}
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
 
-    def stop(self) -> None:
-        self.stopped.set()
-        self.join(timeout=5)
+    def add(self, execution_pk: int, lease: str) -> None:
+        with self._lock:
+            self._runs[execution_pk] = lease
+            if self._thread is None or self._pid != os.getpid():  # a forked pool process starts its own
+                self._pid = os.getpid()
+                self._thread = threading.Thread(target=self._beat, daemon=True, name="heartbeats")
+                self._thread.start()
+
+    def remove(self, execution_pk: int) -> None:
+        with self._lock:
+            self._runs.pop(execution_pk, None)
+
+    def _beat(self) -> None:
+        while True:
+            time.sleep(settings.HEPTORA_HEARTBEAT_SECONDS)
+            with self._lock:
+                runs = list(self._runs.items())
+            if not runs:
+                continue
+            try:
+                for execution_pk, lease in runs:
+                    try:
+                        services.execution_mark_heartbeat(execution_pk=execution_pk, lease=lease)
+                    except Exception:
+                        logger.exception("heartbeat for execution %s failed", execution_pk)
+            finally:
+                # A beat every few seconds does not need a connection held in between (nor one a database
+                # restart broke meanwhile).
+                connection.close()
+
+
+_heartbeats = _Heartbeats()
 
 
 def _run_is_dead(worker: str) -> bool:
@@ -203,8 +229,7 @@ def _run_claimed(execution: Execution) -> str:
                        f"The process '{execution.process.slug}' is not defined in this worker's code.")
         return S.FAILED
     ctx = ExecutionContext(execution)
-    heartbeat = _Heartbeat(execution.pk, lease)
-    heartbeat.start()
+    _heartbeats.add(execution.pk, lease)
     try:
         result = definition.func(ctx, dict(execution.parameters))
         if ctx._deadline < timezone.now():
@@ -232,7 +257,7 @@ def _run_claimed(execution: Execution) -> str:
                        trace=traceback.format_exc(limit=20))
         return S.FAILED
     finally:
-        heartbeat.stop()
+        _heartbeats.remove(execution.pk)
 
     try:
         result = _jsonable(result)

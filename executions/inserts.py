@@ -10,6 +10,7 @@ Django's own (its compiler, with the models' defaults and adapters); only the gl
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.core.exceptions import EmptyResultSet
@@ -138,6 +139,46 @@ def update_returning_with_event(
         update_sql, update_params = query.get_compiler(connection=connection).as_sql()
     except EmptyResultSet:  # a condition nothing can match (no legal source status): as update() -> 0
         return None
+    return _returning_with_event(update_sql, list(update_params), event, event_from_row, cursor=connection.cursor)
+
+
+def status_change_returning(
+    *, pk: int, statuses: Sequence[str], values: dict[str, Any], event: ExecutionEvent, lease: str | None = None,
+    unwatched_only: bool = False, increment: tuple[str, ...] = (),
+    event_from_row: dict[str, tuple[str, tuple[Any, ...]]] | None = None,
+) -> Execution | None:
+    """:func:`update_returning_with_event` for the conditions of a status change, as one prepared statement.
+
+    UPDATE execution ``pk`` if its status is one of ``statuses`` (its lease ``lease``; not watched, if
+    ``unwatched_only``) with ``values`` (and each ``increment`` column + 1). Every run of every worker
+    makes two of these (the claim, the outcome): their SQL is written once per shape instead of compiled
+    by the ORM each time, and PostgreSQL prepares it once per connection.
+    """
+    if not statuses:
+        return None
+    meta = Execution._meta
+    sql = _status_change_sql(tuple(values), lease is not None, unwatched_only, increment)
+    params = [meta.get_field(name).get_db_prep_save(value, connection=connection) for name, value in values.items()]
+    params += [pk, list(statuses), *([lease] if lease is not None else [])]
+    return _returning_with_event(sql, params, event, event_from_row, cursor=_cursor)
+
+
+@functools.cache
+def _status_change_sql(names: tuple[str, ...], by_lease: bool, unwatched_only: bool,
+                       increment: tuple[str, ...]) -> str:
+    meta, quote = Execution._meta, connection.ops.quote_name
+    columns = [quote(meta.get_field(name).column) for name in names]
+    sets = [f"{c} = %s" for c in columns] + [f"{quote(c)} = {quote(c)} + 1" for c in increment]
+    where = [f"{quote(meta.pk.column)} = %s", f"{quote('status')} = ANY(%s)"]
+    where += [f"{quote('lease')} = %s"] if by_lease else []
+    where += [f"NOT {quote('watched')}"] if unwatched_only else []
+    return f"UPDATE {quote(meta.db_table)} SET {', '.join(sets)} WHERE {' AND '.join(where)}"
+
+
+def _returning_with_event(
+    update_sql: str, update_params: list[Any], event: ExecutionEvent,
+    event_from_row: dict[str, tuple[str, tuple[Any, ...]]] | None, *, cursor: Callable[[], Any],
+) -> Execution | None:
     columns, _ = _event_part()
     event_columns, placeholders = _event_columns()
     event_params = _insert_params(event, exclude=("execution_id",))
@@ -157,19 +198,24 @@ def update_returning_with_event(
            f"event AS (INSERT INTO {quote(ExecutionEvent._meta.db_table)} ({columns}) "
            f"SELECT changed.{pk}, {', '.join(row)} FROM changed RETURNING {quote('id')}) "
            f"SELECT changed.*, event.{quote('id')} FROM changed, event")
-    with connection.cursor() as cursor:
-        cursor.execute(sql, (*update_params, *params))
-        found = cursor.fetchone()
+    with cursor() as c:
+        c.execute(sql, (*update_params, *params))
+        found = c.fetchone()
     if found is None:
         return None
     *stored, event.pk = found
     for index, column, field_converters in converters:
         for convert in field_converters:
             stored[index] = convert(stored[index], column, connection)
-    execution = Execution.from_db(connection.alias, [f.attname for f in Execution._meta.concrete_fields], stored)
+    execution = Execution.from_db(connection.alias, _attnames(), stored)
     event.execution = execution
     event._state.adding, event._state.db = False, connection.alias
     return execution
+
+
+@functools.cache
+def _attnames() -> list[str]:
+    return [f.attname for f in Execution._meta.concrete_fields]
 
 
 @functools.cache

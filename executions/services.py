@@ -352,20 +352,17 @@ def execution_transition(
     sources = allowed_sources_for(to)
     if from_statuses is not None:
         sources = [status for status in sources if status in from_statuses]
-    condition = Q(pk=execution.pk, status__in=sources)
-    if expect_lease is not None:
-        condition &= Q(lease=expect_lease)
-    if only_if is not None:
-        condition &= only_if
     now = timezone.now()
     values: dict[str, Any] = {"status": to, **fields}
     if not TRANSITIONS[to]:  # terminal
         values.setdefault("finished_at", now)
     event_type = lifecycle.EVENT_FOR_STATUS[to]
 
-    def event() -> ExecutionEvent:
-        return ExecutionEvent(execution_id=execution.pk, kind=EventKind.STATUS, level=level, message=message,
-                              data={"status": to, **(event_data or {})})
+    def change(*, unwatched_only: bool) -> Execution | None:
+        event = ExecutionEvent(execution_id=execution.pk, kind=EventKind.STATUS, level=level, message=message,
+                               data={"status": to, **(event_data or {})})
+        return _change(execution.pk, sources, values, event, lease=expect_lease, only_if=only_if,
+                       unwatched_only=unwatched_only)
 
     # The listeners' local copies (webhook endpoints, definitions) read at one generation: one cache GET.
     with pinned(*GROUPS):
@@ -374,13 +371,13 @@ def execution_transition(
             # The usual worker outcome: nobody subscribed, nobody watching. The change and its event are one
             # statement, atomic by itself. Not matched (another status, or the row is watched after all):
             # decided again below, in a transaction.
-            changed = _change(condition & Q(watched=False), values, event())
+            changed = change(unwatched_only=True)
             if changed is not None:
                 _adopt(execution, changed)
                 _announce(execution, event_type, event_data, to)
         if changed is None:
             with transaction.atomic():
-                changed = _change(condition, values, event())
+                changed = change(unwatched_only=False)
                 if changed is None:
                     return False
                 _adopt(execution, changed)
@@ -389,14 +386,26 @@ def execution_transition(
     return True
 
 
-def _change(condition: Q, values: dict[str, Any], event: ExecutionEvent) -> Execution | None:
-    """UPDATE the execution ``condition`` selects and write ``event`` for it; the row as updated, or None."""
+def _change(execution_pk: int, sources: list[str], values: dict[str, Any], event: ExecutionEvent, *,
+            lease: str | None, only_if: Q | None, unwatched_only: bool) -> Execution | None:
+    """UPDATE the execution if its status is one of ``sources`` (and the rest of the condition holds) and
+    write ``event`` for it; the row as updated, or None."""
+    if inserts.supported() and only_if is None:
+        return inserts.status_change_returning(pk=execution_pk, statuses=sources, values=values, event=event,
+                                               lease=lease, unwatched_only=unwatched_only)
+    condition = Q(pk=execution_pk, status__in=sources)
+    if lease is not None:
+        condition &= Q(lease=lease)
+    if only_if is not None:
+        condition &= only_if
+    if unwatched_only:
+        condition &= Q(watched=False)
     executions = Execution.objects.filter(condition)
     if inserts.supported():
         return inserts.update_returning_with_event(executions, values, event)
     if executions.update(**values) != 1:
         return None
-    changed = Execution.objects.get(pk=event.execution_id)
+    changed = Execution.objects.get(pk=execution_pk)
     event.save(force_insert=True)
     return changed
 
@@ -642,19 +651,17 @@ def execution_claim(*, execution_pk: int, lease: str, worker: str) -> Execution 
     subscribed to starts, the execution not watched), the claim and its event are one statement.
     """
     now = timezone.now()
-    values = {"status": S.RUNNING, "lease": lease, "worker": worker[:200], "heartbeat_at": now,
-              "attempt": F("attempt") + 1, "started_at": now, "current_step": 0, "percent": 0,
-              "progress_message": ""}
-    queued = Q(pk=execution_pk, status=S.QUEUED)
+    values = {"status": S.RUNNING, "lease": lease, "worker": worker[:200], "heartbeat_at": now, "started_at": now,
+              "current_step": 0, "percent": 0, "progress_message": ""}
     with pinned(*GROUPS):
         execution = None
         if inserts.supported() and not lifecycle.needs_transaction(lifecycle.PROCESS_STARTED):
-            execution = _claim(execution_pk, queued & Q(watched=False), values, worker)
+            execution = _claim(execution_pk, values, worker, unwatched_only=True)
             if execution is not None:
                 lifecycle.publish(lifecycle.PROCESS_STARTED, execution, data={"attempt": execution.attempt})
         if execution is None:
             with transaction.atomic():
-                execution = _claim(execution_pk, queued, values, worker)
+                execution = _claim(execution_pk, values, worker, unwatched_only=False)
                 if execution is None:
                     return None
                 lifecycle.publish(lifecycle.PROCESS_STARTED, execution, data={"attempt": execution.attempt})
@@ -663,21 +670,25 @@ def execution_claim(*, execution_pk: int, lease: str, worker: str) -> Execution 
     return execution
 
 
-def _claim(execution_pk: int, condition: Q, values: dict[str, Any], worker: str) -> Execution | None:
+def _claim(execution_pk: int, values: dict[str, Any], worker: str, *, unwatched_only: bool) -> Execution | None:
     prefix = f"Started on {worker} (attempt "
     if inserts.supported():
         # The attempt this claim starts is known only to the UPDATE: the event's text and data take it
         # from the updated row, in the same statement.
         event = ExecutionEvent(kind=EventKind.STATUS, level=EventLevel.INFO, message="", data={})
-        execution = inserts.update_returning_with_event(
-            Execution.objects.filter(condition), values, event, event_from_row={
-                "message": ("%s || changed.attempt || ')'", (prefix,)),
+        execution = inserts.status_change_returning(
+            pk=execution_pk, statuses=[S.QUEUED], values=values, increment=("attempt",), event=event,
+            unwatched_only=unwatched_only, event_from_row={
+                "message": ("%s::text || changed.attempt || ')'", (prefix,)),
                 "data": ("jsonb_build_object('status', %s::text, 'attempt', changed.attempt)", (S.RUNNING,)),
             })
         if execution is None:
             return None
     else:
-        if not Execution.objects.filter(condition).update(**values):
+        queued = Execution.objects.filter(pk=execution_pk, status=S.QUEUED)
+        if unwatched_only:
+            queued = queued.filter(watched=False)
+        if not queued.update(attempt=F("attempt") + 1, **values):
             return None
         execution = Execution.objects.get(pk=execution_pk)
         _event(execution, EventKind.STATUS, f"{prefix}{execution.attempt})",

@@ -243,7 +243,14 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Celery's "Received task" / "Task … succeeded" lines name a task id, not the execution; the engine
+        # logs each status change with the execution id and the worker itself, so these two would only
+        # double the worker's log (and its cost per run). Warnings and errors still come through.
+        "celery.worker.strategy": {"level": "DEBUG" if LOG_LEVEL == "DEBUG" else "WARNING"},
+        "celery.app.trace": {"level": "DEBUG" if LOG_LEVEL == "DEBUG" else "WARNING"},
+    },
 }
 
 # --- Heptora --------------------------------------------------------------------------------------------

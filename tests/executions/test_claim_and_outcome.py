@@ -78,6 +78,19 @@ def test_with_nobody_listening_a_claim_and_an_outcome_are_one_statement_each(ope
     ]
 
 
+@pytest.mark.parametrize("prepared", [True, False], ids=["prepared statements", "behind a pooler without them"])
+def test_a_run_stores_its_start_and_its_result(operator: Actor, settings: Any, prepared: bool) -> None:
+    settings.HEPTORA_DB_PREPARED_STATEMENTS = prepared
+
+    claimed, _, _ = run_to_success(queued(operator))
+
+    stored = Execution.objects.get(pk=claimed.pk)
+    assert (stored.status, stored.result, stored.percent, stored.attempt, stored.lease) == (
+        S.SUCCESS, {"ok": True}, 100, 1, "lease-1")
+    assert stored.started_at is not None and stored.finished_at >= stored.started_at
+    assert (claimed.status, claimed.result, claimed.finished_at) == (stored.status, stored.result, stored.finished_at)
+
+
 def test_the_claimed_row_is_the_row_as_stored(operator: Actor) -> None:
     """What the claim hands the process (parameters, times, attempt) is exactly what a fresh read gives."""
     claimed = services.execution_claim(execution_pk=queued(operator, timeout=120).pk, lease="lease-1",
