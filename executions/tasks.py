@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
+import os
+from typing import Any
 
 from celery import shared_task
+from celery.utils.nodenames import anon_nodename
 from kombu.utils.uuid import uuid
 
 from executions import engine, services
@@ -28,15 +32,26 @@ def run_execution_send(*, execution_pk: int, queue: str, soft_time_limit: int, t
     """
     app = run_execution.app
     task_id = uuid()
+    serializer, retry_policy, origin = _publish_settings(os.getpid())
     message = app.amqp.as_task_v2(
         task_id, run_execution.name, args=[execution_pk], kwargs={}, time_limit=time_limit,
         soft_time_limit=soft_time_limit, root_id=task_id, ignore_result=True,
+        # What Celery would compute for these (with saferepr, and the node name per message), given.
+        argsrepr=f"[{int(execution_pk)}]", kwargsrepr="{}", origin=origin,
     )
     with app.producer_pool.acquire(block=True) as producer:
         producer.publish(
-            message.body, exchange="", routing_key=queue, serializer=app.conf.task_serializer,
-            headers=message.headers, **message.properties, retry=True, retry_policy=app.conf.task_publish_retry_policy,
+            message.body, exchange="", routing_key=queue, serializer=serializer,
+            headers=message.headers, **message.properties, retry=True, retry_policy=retry_policy,
         )
+
+
+@functools.cache
+def _publish_settings(pid: int) -> tuple[str, dict[str, Any], str]:
+    """The app's serializer and publish retry policy, and this process's node name (per pid: a forked
+    process names itself)."""
+    conf = run_execution.app.conf
+    return conf.task_serializer, conf.task_publish_retry_policy, anon_nodename()
 
 
 @shared_task(name="executions.recover_stalled", ignore_result=True)
