@@ -20,6 +20,7 @@ from guardian.shortcuts import get_objects_for_user
 from guardian.utils import get_group_obj_perms_model, get_user_obj_perms_model
 
 from executions.models import Execution, Process
+from heptora.local_cache import GRANTS
 
 if TYPE_CHECKING:
     from executions.actors import Actor
@@ -34,8 +35,9 @@ def _user_has(actor: Actor, perm: str, process: Process) -> bool:
         return False
     if user.is_superuser:  # as User.has_perm: an active superuser has every permission
         return True
-    # The common "yes" in one query; anything else (a "no", another backend) is left to the backends.
-    if _granted_by_rows(user, perm, process):
+    # The common "yes" in one query, kept in a local copy; anything else (a "no", another backend) is left
+    # to the backends, every time.
+    if GRANTS.get((user.pk, perm, process.pk), lambda: _granted_by_rows(user, perm, process) or None):
         return True
     return user.has_perm(perm) or user.has_perm(perm, process)
 
@@ -47,6 +49,9 @@ def _user_has(actor: Actor, perm: str, process: Process) -> bool:
 # same four tables in ONE query. It is trusted only for a "yes", and only with the stock backends and
 # models, where a row in one of these tables is exactly what makes them answer yes; a "no" (or any other
 # setup) still goes through user.has_perm, so custom backends, vetoes and exotic setups decide as before.
+# A "yes" is then kept in the "grants" local copy (heptora.local_cache): any write to users, groups,
+# permissions, memberships or object permissions renews it (executions.apps), so a permission taken away
+# stops the very next start in every process, and the usual start asks no query at all.
 
 _STOCK_BACKENDS = {"django.contrib.auth.backends.ModelBackend", "guardian.backends.ObjectPermissionBackend"}
 

@@ -19,6 +19,27 @@ class ExecutionsConfig(AppConfig):
         # Every start reads its process row from a process-local copy (heptora.local_cache): any change to
         # a process (pause, resume, admin edit) makes every web and worker process read it again.
         DEFINITIONS.renew_on_change(Process)
+        _renew_grants_on_change()
+
+
+def _renew_grants_on_change() -> None:
+    """The "yes" answers of executions.access are local copies: any write that could take one back (or give
+    one) renews them everywhere."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group, Permission
+    from guardian.utils import get_group_obj_perms_model, get_user_obj_perms_model
+
+    from executions.models import Process
+    from heptora.local_cache import GRANTS
+
+    user = get_user_model()
+    GRANTS.renew_on_change(user, Group, Permission, Process, get_user_obj_perms_model(Process),
+                           get_group_obj_perms_model(Process))
+    memberships = [field.remote_field.through for field in (
+        user._meta.get_field("groups"), user._meta.get_field("user_permissions"), Group._meta.get_field("permissions"))]
+    # user.groups.remove(…), group.permissions.clear(), the admin's forms. (Django sends no signal for rows
+    # of these tables written as rows or in SQL: see docs/deploy.md, "Changes made outside Heptora".)
+    GRANTS.renew_on_m2m_change(*memberships)
 
 
 def _sync_after_migrate(**kwargs: object) -> None:

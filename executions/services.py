@@ -41,7 +41,7 @@ from executions.models import (
     Process,
     allowed_sources_for,
 )
-from heptora.local_cache import DEFINITIONS, GROUPS, pinned
+from heptora.local_cache import DEFINITIONS, GRANTS, GROUPS, pinned
 
 logger = logging.getLogger(__name__)
 S = ExecutionStatus
@@ -194,7 +194,7 @@ def execution_start(
     Raises ProcessNotFound, ProcessPaused, LaunchDenied or InvalidParameters; on any of them nothing is
     written.
     """
-    with pinned(DEFINITIONS):  # the process row, its definition and its gate: one cache GET together
+    with pinned(DEFINITIONS, GRANTS):  # the process row, its definition and its gate: one cache GET together
         process = launch_check(process_id=process_id, actor=actor, authorized_by=authorized_by)
         plan = launch_plan(process=process, parameters=parameters, source=source, actor=actor,
                            notify_email=notify_email, timeout=timeout, require_approval=require_approval)
@@ -226,7 +226,7 @@ def executions_start_batch(
     The valid ones are saved in one transaction (bulk inserts) and published together after commit.
     """
     outcomes: list[LaunchPlan | InvalidParameters] = []
-    with pinned(DEFINITIONS):
+    with pinned(DEFINITIONS, GRANTS):
         process = launch_check(process_id=process_id, actor=actor)
         for item in items:
             try:

@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 
 from django.core.cache import cache
 from django.db import DatabaseError, transaction
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import m2m_changed, post_delete, post_save
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -122,6 +122,16 @@ class LocalCache:
             uid = f"local-cache-{self.name}-{model._meta.label_lower}"
             post_save.connect(self._on_row_change, sender=model, weak=False, dispatch_uid=f"{uid}-save")
             post_delete.connect(self._on_row_change, sender=model, weak=False, dispatch_uid=f"{uid}-delete")
+
+    def renew_on_m2m_change(self, *through_models: type) -> None:
+        """Renew this group whenever rows are added to or removed from these many-to-many relations."""
+        for through in through_models:
+            m2m_changed.connect(self._on_m2m_change, sender=through, weak=False,
+                                dispatch_uid=f"local-cache-{self.name}-{through._meta.label_lower}-m2m")
+
+    def _on_m2m_change(self, action: str, **kwargs: Any) -> None:
+        if action in ("post_add", "post_remove", "post_clear"):
+            self.changed()
 
     def _on_row_change(self, sender: type, update_fields: frozenset[str] | None = None, **kwargs: Any) -> None:
         if update_fields is not None and set(update_fields) <= {"last_login"}:
@@ -284,9 +294,12 @@ def confirm(found: dict[str, Token | None]) -> set[str]:
 # The groups. "definitions": what a start reads of a process (its row, parameter definition, approval gate),
 # changed by Process, FormDefinition, FormField and ApprovalPolicy writes. "api-keys": API key rows with
 # their users, changed by any key write and by user saves and deletes. "webhook-endpoints": the active
-# endpoints with their owners, read on every status change, changed by endpoint and user writes.
+# endpoints with their owners, read on every status change, changed by endpoint and user writes. "grants":
+# the permissions found granted (user, permission, process), changed by any write to users, groups,
+# permissions, their memberships and guardian's object permissions.
 DEFINITIONS = LocalCache("definitions")
 API_KEYS = LocalCache("api-keys")
 WEBHOOK_ENDPOINTS = LocalCache("webhook-endpoints")
+GRANTS = LocalCache("grants")
 # Every group, for code that reads copies on behalf of listeners it does not know (a status change).
-GROUPS = (DEFINITIONS, API_KEYS, WEBHOOK_ENDPOINTS)
+GROUPS = (DEFINITIONS, API_KEYS, WEBHOOK_ENDPOINTS, GRANTS)

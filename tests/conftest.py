@@ -69,13 +69,12 @@ def forget_cached_definitions() -> Iterator[None]:
     """Each web and worker process keeps local copies of processes, forms, approval policies and API keys;
     a test's rows are rolled back (or flushed) without a signal, so no test may see another's copies."""
     yield
-    from heptora.local_cache import API_KEYS, DEFINITIONS, WEBHOOK_ENDPOINTS
+    from heptora.local_cache import GROUPS
 
     # The database cache's table is rolled back with the test (and may not be touched by a test without db).
     shared = "DatabaseCache" not in settings.CACHES["default"]["BACKEND"]
-    DEFINITIONS.forget(shared=shared)
-    API_KEYS.forget(shared=shared)
-    WEBHOOK_ENDPOINTS.forget(shared=shared)
+    for group in GROUPS:
+        group.forget(shared=shared)
 
 
 # --- A real worker --------------------------------------------------------------------------------------

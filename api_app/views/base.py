@@ -16,7 +16,7 @@ from api_app.calls import api_call_record
 from api_app.permissions import HasScope, actor_of, caller_of
 from api_app.throttling import rate_limit_take
 from executions.actors import Actor
-from heptora.local_cache import API_KEYS, DEFINITIONS, optimistic
+from heptora.local_cache import API_KEYS, DEFINITIONS, GRANTS, optimistic
 
 
 class RateLimited(APIException):
@@ -37,9 +37,10 @@ class HeptoraAPIView(APIView):
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Response:
         self.started = time.monotonic()
         self.execution_id = ""
-        # The key row, the process, its definition and its gate come from local copies; whether they are
+        # The key row, the process, its definition and its gate, and what the caller was granted, come from
+        # local copies; whether they are
         # all still current is read in the round trip that counts an API key's use (heptora.local_cache).
-        with optimistic(API_KEYS, DEFINITIONS):
+        with optimistic(API_KEYS, DEFINITIONS, GRANTS):
             return super().dispatch(request, *args, **kwargs)
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import Group, Permission, User
 from django.test import override_settings
-from guardian.shortcuts import assign_perm
+from guardian.shortcuts import assign_perm, remove_perm
+from guardian.utils import get_user_obj_perms_model
 
 from executions import access
 from executions.actors import Actor
@@ -110,14 +111,92 @@ def test_a_superuser_may_start_anything_without_a_query(order: Process, django_a
         assert access.process_can_execute(Actor.for_user(user), order)
 
 
-def test_a_granted_user_costs_one_query(order: Process, django_assert_num_queries: Any) -> None:
+def test_a_granted_user_costs_one_query_then_none(order: Process, django_assert_num_queries: Any) -> None:
+    """The "yes" is kept in the process's local copy of grants: later starts ask no query."""
     user = User.objects.create_user("ida")
     assign_perm(EXECUTE, user, order)
-    user = User.objects.get(pk=user.pk)
-    access.process_can_execute(Actor.for_user(user), order)  # warm Django's content type cache
-    user = User.objects.get(pk=user.pk)
+    access.process_can_execute(Actor.for_user(User.objects.get(pk=user.pk)), order)  # warm the content types
+    access_copies_forget()
+    first, second = User.objects.get(pk=user.pk), User.objects.get(pk=user.pk)
     with django_assert_num_queries(1):
-        assert access.process_can_execute(Actor.for_user(user), order)
+        assert access.process_can_execute(Actor.for_user(first), order)
+    with django_assert_num_queries(0):
+        assert access.process_can_execute(Actor.for_user(second), order)
+
+
+def access_copies_forget() -> None:
+    from heptora.local_cache import GRANTS
+
+    GRANTS.forget(shared=False)
+
+
+def _leave_group(user: User, process: Process) -> None:
+    user.groups.remove(*user.groups.all())
+
+
+def _group_loses_permission(user: User, process: Process) -> None:
+    for group in user.groups.all():
+        group.permissions.clear()
+
+
+def _object_permission_removed(user: User, process: Process) -> None:
+    remove_perm(EXECUTE, user, process)
+
+
+def _group_object_permission_removed(user: User, process: Process) -> None:
+    for group in user.groups.all():
+        remove_perm(EXECUTE, group, process)
+
+
+def _direct_permission_removed(user: User, process: Process) -> None:
+    user.user_permissions.remove(Permission.objects.get(codename="execute_process"))
+
+
+def _group_deleted(user: User, process: Process) -> None:
+    Group.objects.filter(user=user).delete()
+
+
+REVOCATIONS = {
+    "removed from the group": ("group permission", _leave_group),
+    "the group loses the permission": ("group permission", _group_loses_permission),
+    "the group is deleted": ("group permission on the process", _group_deleted),
+    "the object permission is removed": ("user permission on the process", _object_permission_removed),
+    "the group's object permission is removed": ("group permission on the process",
+                                                 _group_object_permission_removed),
+    "the user permission is removed": ("user permission", _direct_permission_removed),
+}
+
+
+@pytest.mark.parametrize("revocation", list(REVOCATIONS))
+def test_a_permission_taken_away_stops_the_very_next_start(revocation: str, order: Process) -> None:
+    route, revoke = REVOCATIONS[revocation]
+    user = User.objects.create_user("ida")
+    ROUTES[route][0](user, order)
+    assert may_start(user, order)  # and the "yes" is now kept
+
+    revoke(user, order)
+
+    assert not may_start(user, order)
+    assert not backends_say(user, EXECUTE, order)
+
+
+@pytest.mark.django_db(transaction=True)  # as another process sees it: committed, not this test's own change
+def test_a_permission_taken_away_by_another_process_stops_the_next_start_here(order: Process) -> None:
+    """Another web or worker process revoked it (here: a write no signal reports, and the new generation
+    token it stores): this process's kept "yes" is not used again."""
+    from django.core.cache import cache
+
+    from heptora.local_cache import GRANTS
+
+    user = User.objects.create_user("ida")
+    assign_perm(EXECUTE, user, order)
+    assert may_start(user, order)
+
+    get_user_obj_perms_model(Process).objects.filter(user=user).update(object_pk="0")  # no signal here
+    assert may_start(user, order)  # nobody said anything changed: the kept answer stands
+    cache.set(GRANTS.token_key, 12345, None)  # what the other process's write stored
+
+    assert not may_start(user, order)
 
 
 def test_other_backends_leave_the_decision_to_them(order: Process) -> None:
@@ -126,3 +205,26 @@ def test_other_backends_leave_the_decision_to_them(order: Process) -> None:
     with override_settings(AUTHENTICATION_BACKENDS=["django.contrib.auth.backends.ModelBackend"]):
         assert not access._granted_by_rows(user, EXECUTE, order)  # not trusted: guardian is not configured
         assert not may_start(User.objects.get(pk=user.pk), order)  # and ModelBackend alone says no
+
+
+@pytest.mark.django_db(transaction=True)
+def test_after_a_change_made_in_sql_the_operator_renews_the_copies_and_it_applies(order: Process) -> None:
+    """docs/deploy.md, "Changes made outside Heptora": a permission taken away in SQL, then
+    ``manage.py renew_local_copies``."""
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.db import connection
+
+    user = User.objects.create_user("ida")
+    assign_perm(EXECUTE, user, order)
+    assert may_start(user, order)
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {get_user_obj_perms_model(Process)._meta.db_table}")
+    assert may_start(user, order)  # nobody told this process
+
+    out = StringIO()
+    call_command("renew_local_copies", stdout=out)
+
+    assert not may_start(user, order)
+    assert out.getvalue().startswith("Renewed: definitions, api-keys, webhook-endpoints, grants.")
