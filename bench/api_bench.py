@@ -896,7 +896,7 @@ def parse_args(argv: list[str]) -> Config:
     p.add_argument("--worker-connections", type=int, default=-1, metavar="N",
                    help="gunicorn --worker-connections; default: connections / web workers, so that the load "
                         "generator's connections, all opened at once, spread evenly (0: gunicorn's default)")
-    p.add_argument("--worker-concurrency", type=int, default=2)
+    p.add_argument("--worker-concurrency", type=int, default=4)
     p.add_argument("--worker-nice", type=int, default=10,
                    help="CPU priority of the worker, as the Procfile's HEPTORA_WORKER_NICE (0: same as the server)")
     p.add_argument("--profile", type=float, default=0.0, metavar="SECONDS",
