@@ -137,16 +137,18 @@ class _Heartbeats:
     """
 
     def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        # Also in a forked child: it inherits the parent's runs and lock but not its thread.
         self._runs: dict[int, str] = {}
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self._pid = 0
 
     def add(self, execution_pk: int, lease: str) -> None:
         with self._lock:
             self._runs[execution_pk] = lease
-            if self._thread is None or self._pid != os.getpid():  # a forked pool process starts its own
-                self._pid = os.getpid()
+            if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._beat, daemon=True, name="heartbeats")
                 self._thread.start()
 
@@ -159,21 +161,22 @@ class _Heartbeats:
             time.sleep(settings.HEPTORA_HEARTBEAT_SECONDS)
             with self._lock:
                 runs = list(self._runs.items())
-            if not runs:
-                continue
-            try:
-                for execution_pk, lease in runs:
-                    try:
-                        services.execution_mark_heartbeat(execution_pk=execution_pk, lease=lease)
-                    except Exception:
-                        logger.exception("heartbeat for execution %s failed", execution_pk)
-            finally:
-                # A beat every few seconds does not need a connection held in between (nor one a database
-                # restart broke meanwhile).
-                connection.close()
+            for execution_pk, lease in runs:
+                try:
+                    services.execution_mark_heartbeat(execution_pk=execution_pk, lease=lease)
+                except Exception:
+                    logger.exception("heartbeat for execution %s failed", execution_pk)
+            if runs:
+                try:
+                    # A beat every few seconds does not need a connection held in between (nor one that a
+                    # database restart broke meanwhile).
+                    connection.close()
+                except Exception:
+                    logger.exception("closing the heartbeat's database connection failed")
 
 
 _heartbeats = _Heartbeats()
+os.register_at_fork(after_in_child=_heartbeats._reset)
 
 
 def _run_is_dead(worker: str) -> bool:

@@ -117,7 +117,9 @@ class Execution(models.Model):
     timeout = models.PositiveIntegerField(help_text="Seconds")
     # Set when a listener keeps something for this execution in particular (a callbackUrl): its lifecycle
     # events then always run in a transaction that listener may write in (see lifecycle.needs_transaction).
-    watched = models.BooleanField(default=False, editable=False,
+    # db_default too: processes still running the code of the release before this column (during a deploy)
+    # insert rows without it.
+    watched = models.BooleanField(default=False, db_default=False, editable=False,
                                   help_text="A listener keeps a subscription for this execution alone.")
 
     current_step = models.PositiveIntegerField(default=0)

@@ -390,7 +390,7 @@ def _change(execution_pk: int, sources: list[str], values: dict[str, Any], event
             lease: str | None, only_if: Q | None, unwatched_only: bool) -> Execution | None:
     """UPDATE the execution if its status is one of ``sources`` (and the rest of the condition holds) and
     write ``event`` for it; the row as updated, or None."""
-    if inserts.supported() and only_if is None:
+    if inserts.supported() and only_if is None and not any(hasattr(v, "resolve_expression") for v in values.values()):
         return inserts.status_change_returning(pk=execution_pk, statuses=sources, values=values, event=event,
                                                lease=lease, unwatched_only=unwatched_only)
     condition = Q(pk=execution_pk, status__in=sources)

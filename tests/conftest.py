@@ -147,7 +147,8 @@ def worker_keeps_to_its_tests(request: pytest.FixtureRequest) -> Iterator[None]:
     transaction (a webhook delivery, a notification) to end.
     """
     marker = request.node.get_closest_marker("django_db")
-    committed = "transactional_db" in request.fixturenames or bool(marker and marker.kwargs.get("transaction"))
+    committed = bool({"transactional_db", "live_server"} & set(request.fixturenames)) or bool(
+        marker and marker.kwargs.get("transaction"))
     uses_worker = "worker" in request.fixturenames
     if committed and not uses_worker and "start_worker" not in request.fixturenames:
         overrides = request.getfixturevalue("settings")

@@ -13,6 +13,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='execution',
             name='watched',
-            field=models.BooleanField(default=False, editable=False, help_text='A listener keeps a subscription for this execution alone.'),
+            field=models.BooleanField(db_default=False, default=False, editable=False, help_text='A listener keeps a subscription for this execution alone.'),
         ),
     ]

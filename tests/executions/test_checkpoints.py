@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from typing import Any
+
 import pytest
 
 from executions import engine, services
@@ -55,3 +59,30 @@ def test_a_cancel_request_stops_the_run_at_its_next_step_without_an_event(operat
         ctx.step("Validating order data")
 
     assert step_events(ctx) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_long_run_keeps_beating_even_after_its_process_lost_the_heartbeat_thread(
+    operator: Actor, settings: Any
+) -> None:
+    """One heartbeat thread per worker process marks its runs alive; should it ever die, the next run
+    starts another instead of going stale (recovery would then start it a second time)."""
+    settings.HEPTORA_HEARTBEAT_SECONDS = 0.05
+    beats = engine._heartbeats
+    dead = threading.Thread(target=lambda: None)
+    dead.start()
+    dead.join()
+    beats._thread = dead
+    ctx = running(operator)
+    claimed_at = Execution.objects.get(pk=ctx.execution.pk).heartbeat_at
+
+    beats.add(ctx.execution.pk, ctx.execution.lease)
+    try:
+        deadline = time.monotonic() + 5
+        while Execution.objects.get(pk=ctx.execution.pk).heartbeat_at == claimed_at and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        beats.remove(ctx.execution.pk)
+
+    assert beats._thread is not dead and beats._thread.is_alive()
+    assert Execution.objects.get(pk=ctx.execution.pk).heartbeat_at > claimed_at
