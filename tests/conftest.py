@@ -77,6 +77,14 @@ def forget_cached_definitions() -> Iterator[None]:
         group.forget(shared=shared)
 
 
+def database_work(queries: Any) -> list[str]:
+    """The statements of a ``CaptureQueriesContext`` other than reads and writes of the shared cache, which
+    the embedded default keeps in a database table (with Redis they are not SQL at all)."""
+    table = settings.CACHES["default"].get("LOCATION", "") if "DatabaseCache" in settings.CACHES["default"][
+        "BACKEND"] else None
+    return [q["sql"] for q in queries.captured_queries if not (table and f'"{table}"' in q["sql"])]
+
+
 # --- A real worker --------------------------------------------------------------------------------------
 
 
