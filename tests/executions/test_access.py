@@ -234,3 +234,24 @@ def test_after_a_change_made_in_sql_the_operator_renews_the_copies_and_it_applie
 
     assert not may_start(user, order)
     assert out.getvalue().startswith("Renewed: definitions, api-keys, webhook-endpoints, grants.")
+
+
+def test_object_permissions_on_other_things_leave_the_kept_grants_alone(
+    order: Process, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """guardian keeps every model's object permissions in the same tables (an approval request's deciders
+    too); only permissions on processes renew the grants of every process."""
+    from heptora.local_cache import GRANTS
+
+    renewals: list[str] = []
+    monkeypatch.setattr(GRANTS, "changed", lambda: renewals.append("renewed"))
+    user = User.objects.create_user("ida")
+    renewals.clear()  # a new user is a user write
+
+    group = Group.objects.create(name="Reviewers")
+    renewals.clear()  # so is a new group
+    assign_perm("auth.change_group", user, group)
+    assert renewals == []
+
+    assign_perm(EXECUTE, user, order)
+    assert renewals == ["renewed"]
