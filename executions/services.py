@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -364,26 +365,37 @@ def execution_transition(
         return _change(execution.pk, sources, values, event, lease=expect_lease, only_if=only_if,
                        unwatched_only=unwatched_only)
 
-    # The listeners' local copies (webhook endpoints, definitions) read at one generation: one cache GET.
-    with pinned(*GROUPS):
-        changed = None
-        if inserts.supported() and not lifecycle.needs_transaction(event_type, execution):
-            # The usual worker outcome: nobody subscribed, nobody watching. The change and its event are one
-            # statement, atomic by itself. Not matched (another status, or the row is watched after all):
-            # decided again below, in a transaction.
-            changed = change(unwatched_only=True)
-            if changed is not None:
-                _adopt(execution, changed)
-                _announce(execution, event_type, event_data, to)
-        if changed is None:
-            with transaction.atomic():
-                changed = change(unwatched_only=False)
-                if changed is None:
-                    return False
-                _adopt(execution, changed)
-                _announce(execution, event_type, event_data, to)
+    def announce(changed: Execution) -> None:
+        _adopt(execution, changed)
+        _announce(execution, event_type, event_data, to)
+
+    if _change_announced(event_type, execution, change, announce) is None:
+        return False
     logger.info("execution %s of %s: %s (%s)", execution.public_id, execution.process.slug, to, message)
     return True
+
+
+def _change_announced(event_type: str, known: Execution | None, change: Callable[..., Execution | None],
+                      announce: Callable[[Execution], None]) -> Execution | None:
+    """Make a status change (``change(unwatched_only=…)``) and announce it; the row as changed, or None.
+
+    The usual change (nobody subscribed, nobody watching: ``lifecycle.needs_transaction``) is one statement,
+    atomic by itself, that matches only an unwatched row. When a listener may write, or that statement did
+    not match (another status, or the row is watched after all), it is decided again in a transaction the
+    listeners join. ``known``: the row as the caller holds it, or None when it has not read it (a claim).
+    """
+    # The listeners' local copies (webhook endpoints, definitions, grants) at one generation: one cache GET.
+    with pinned(*GROUPS):
+        if inserts.supported() and not lifecycle.needs_transaction(event_type, known):
+            changed = change(unwatched_only=True)
+            if changed is not None:
+                announce(changed)
+                return changed
+        with transaction.atomic():
+            changed = change(unwatched_only=False)
+            if changed is not None:
+                announce(changed)
+            return changed
 
 
 def _change(execution_pk: int, sources: list[str], values: dict[str, Any], event: ExecutionEvent, *,
@@ -653,18 +665,13 @@ def execution_claim(*, execution_pk: int, lease: str, worker: str) -> Execution 
     now = timezone.now()
     values = {"status": S.RUNNING, "lease": lease, "worker": worker[:200], "heartbeat_at": now, "started_at": now,
               "current_step": 0, "percent": 0, "progress_message": ""}
-    with pinned(*GROUPS):
-        execution = None
-        if inserts.supported() and not lifecycle.needs_transaction(lifecycle.PROCESS_STARTED):
-            execution = _claim(execution_pk, values, worker, unwatched_only=True)
-            if execution is not None:
-                lifecycle.publish(lifecycle.PROCESS_STARTED, execution, data={"attempt": execution.attempt})
-        if execution is None:
-            with transaction.atomic():
-                execution = _claim(execution_pk, values, worker, unwatched_only=False)
-                if execution is None:
-                    return None
-                lifecycle.publish(lifecycle.PROCESS_STARTED, execution, data={"attempt": execution.attempt})
+    execution = _change_announced(
+        lifecycle.PROCESS_STARTED, None,
+        lambda unwatched_only: _claim(execution_pk, values, worker, unwatched_only=unwatched_only),
+        lambda claimed: lifecycle.publish(lifecycle.PROCESS_STARTED, claimed, data={"attempt": claimed.attempt}),
+    )
+    if execution is None:
+        return None
     logger.info("execution %s of %s: running on %s (attempt %s)", execution.public_id, execution.process.slug,
                 worker, execution.attempt)
     return execution
