@@ -144,6 +144,14 @@ if REDIS_URL:
         # Executions guard against duplicate delivery themselves (see executions.tasks), so a redelivery
         # of a long-running message is harmless; keep it rare anyway.
         "visibility_timeout": env_int("HEPTORA_BROKER_VISIBILITY_TIMEOUT", 6 * 3600, minimum=60),
+        # Kombu's acknowledgement emulation keeps every delivered message in a Redis hash until it is
+        # acknowledged: two Redis transactions per message in the worker's consumer loop, which also
+        # blocks meanwhile. The engine recovers what it would recover, sooner: a message reserved by a
+        # worker killed hard comes back only after the visibility timeout (6 h), while the execution it
+        # names is republished (queued) or requeued (running) by recover_stalled within minutes. Without
+        # it, reserved messages still go back to the queue on a warm shutdown, and a pool process's death
+        # still requeues its message (reject_on_worker_lost). docs/deploy.md says when to turn it on.
+        "ack_emulation": env_bool("HEPTORA_BROKER_ACK_EMULATION", False),
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "heptora_cache"}}

@@ -173,6 +173,30 @@ def test_an_execution_whose_pool_process_died_is_restarted_at_once_by_its_redeli
     assert execution.events.filter(message__startswith="Attempt 1 lost").count() == 1
 
 
+def test_a_worker_stopped_for_a_deploy_finishes_its_runs_and_leaves_the_rest_to_the_next_worker(
+    start_worker, operator: Actor
+) -> None:
+    # A warm shutdown (SIGTERM to the worker, as a deploy or systemd stop sends it) with more executions
+    # waiting than the worker runs at once: nothing is lost and nothing runs twice.
+    old = start_worker()
+    executions = [start("test-steps", operator, delay=0.05) for _ in range(5)]
+    wait_for(executions[0], lambda e: e.status == S.RUNNING and e.current_step >= 2)
+
+    assert old.popen is not None
+    os.kill(old.popen.pid, signal.SIGTERM)
+    old.popen.wait(30)
+    assert old.popen.returncode == 0
+    finished = Execution.objects.filter(pk__in=[e.pk for e in executions], status=S.SUCCESS).count()
+    assert finished >= 1  # what was running ran to its end
+    assert not Execution.objects.filter(pk__in=[e.pk for e in executions], status=S.RUNNING).exists()
+
+    start_worker()
+    for execution in executions:
+        execution = wait_for_status(execution, S.SUCCESS, S.FAILED, timeout=30)
+        assert execution.status == S.SUCCESS
+        assert execution.attempt == 1
+
+
 def test_the_run_task_is_acknowledged_late_and_rejected_when_its_worker_is_lost() -> None:
     from executions.tasks import run_execution
 
