@@ -1,11 +1,24 @@
 """The Celery application: one per deployment, configured from Django settings (``CELERY_*``)."""
 
 import os
+from typing import Any
 
 from celery import Celery
+from celery.signals import worker_init, worker_process_init, worker_ready
+
+from heptora.startup import freeze_loaded_objects
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "heptora.settings")
 
 app = Celery("heptora")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@worker_init.connect
+@worker_ready.connect
+@worker_process_init.connect
+def _freeze_loaded_objects(**_: Any) -> None:
+    # Before the pool forks (worker_init), once the consumer is up (worker_ready), and in each pool
+    # process after its own start-up (worker_process_init): see heptora.startup.
+    freeze_loaded_objects()
