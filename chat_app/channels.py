@@ -101,4 +101,8 @@ def channel_get(name: str) -> Channel | None:
     return _channels.get(name)
 
 
+def channel_names() -> list[str]:
+    return list(_channels)
+
+
 channel_register(WebChannel())

@@ -124,6 +124,7 @@ class Message(models.Model):
     pushed = models.BooleanField(default=False, help_text="Sent later (an update), not as the answer to a message.")
     delivered_at = models.DateTimeField(null=True, blank=True, help_text="When a channel adapter delivered it.")
     delivery_attempts = models.PositiveIntegerField(default=0)
+    last_attempt_at = models.DateTimeField(null=True, blank=True, help_text="When a delivery was last tried.")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:

@@ -17,6 +17,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from chat_app import replies
@@ -138,8 +139,18 @@ def message_deliver_later(*, message_pk: int) -> None:
     deliver_message.apply_async(args=[message_pk], queue=settings.CELERY_TASK_DEFAULT_QUEUE)
 
 
+# The delivery task tries a message this many times (its first try and max_retries), waiting at most
+# MESSAGE_RETRY_MAX_SECONDS between two tries.
+MESSAGE_MAX_ATTEMPTS = 6
+MESSAGE_RETRY_MAX_SECONDS = 600
+
+
 def message_deliver(*, message_pk: int) -> bool:
-    """Send one pushed message through its channel's adapter (run by a task; raises to be retried)."""
+    """Send one pushed message through its channel's adapter (run by a task; raises to be retried).
+
+    Each attempt is claimed with a conditional update first, so the task and the periodic redelivery
+    never make the same attempt twice.
+    """
     from chat_app.channels import channel_get
 
     message = Message.objects.select_related("conversation__identity").filter(
@@ -149,10 +160,39 @@ def message_deliver(*, message_pk: int) -> bool:
     channel = channel_get(message.conversation.identity.channel)
     if channel is None:
         return False
-    Message.objects.filter(pk=message.pk).update(delivery_attempts=message.delivery_attempts + 1)
+    if not Message.objects.filter(pk=message.pk, delivered_at__isnull=True,
+                                  delivery_attempts=message.delivery_attempts).update(
+            delivery_attempts=message.delivery_attempts + 1, last_attempt_at=timezone.now()):
+        return False
     channel.deliver(conversation=message.conversation, messages=[message])
     Message.objects.filter(pk=message.pk).update(delivered_at=timezone.now())
     return True
+
+
+def messages_redeliver_due(*, now: dt.datetime | None = None) -> list[int]:
+    """Hand again to the delivery task the pushed messages whose delivery was lost (run by beat).
+
+    Lost: the broker was down when the message was saved, or the worker holding its task was killed.
+    Messages of channels that have no adapter to deliver through (the web chat, which its page polls)
+    are left alone, and so is a message tried within the task's longest wait between two tries, whose
+    own retry may still come.
+    """
+    from chat_app.channels import channel_names
+    from chat_app.tasks import deliver_message
+
+    now = now or timezone.now()
+    pushing = [name for name in channel_names() if name != "web"]
+    due = Message.objects.filter(pushed=True, delivered_at__isnull=True, delivery_attempts__lt=MESSAGE_MAX_ATTEMPTS,
+                                 conversation__identity__channel__in=pushing).filter(
+        Q(last_attempt_at__isnull=True, created_at__lt=now - timedelta(minutes=2))
+        | Q(last_attempt_at__lt=now - timedelta(seconds=MESSAGE_RETRY_MAX_SECONDS + 60))
+    )
+    pks = list(due.order_by("pk").values_list("pk", flat=True)[:500])
+    for pk in pks:
+        deliver_message.apply_async(args=[pk], queue=settings.CELERY_TASK_DEFAULT_QUEUE)
+    if pks:
+        logger.warning("chat: %s pushed message(s) handed to delivery again: %s", len(pks), pks)
+    return pks
 
 
 def requests_expire(*, now: dt.datetime | None = None) -> list[str]:

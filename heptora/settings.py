@@ -146,11 +146,12 @@ if REDIS_URL:
         "visibility_timeout": env_int("HEPTORA_BROKER_VISIBILITY_TIMEOUT", 6 * 3600, minimum=60),
         # Kombu's acknowledgement emulation keeps every delivered message in a Redis hash until it is
         # acknowledged: two Redis transactions per message in the worker's consumer loop, which also
-        # blocks meanwhile. The engine recovers what it would recover, sooner: a message reserved by a
-        # worker killed hard comes back only after the visibility timeout (6 h), while the execution it
-        # names is republished (queued) or requeued (running) by recover_stalled within minutes. Without
-        # it, reserved messages still go back to the queue on a warm shutdown, and a pool process's death
-        # still requeues its message (reject_on_worker_lost). docs/deploy.md says when to turn it on.
+        # blocks meanwhile. Its use: the messages of a worker killed hard come back after the visibility
+        # timeout. Beat's sweeps bring back what they were for without it (executions republished or
+        # requeued, chat updates redelivered, e-mails resent, webhook deliveries requeued). Without it,
+        # unstarted messages still go back to the queue at the end of a warm shutdown, and a pool
+        # process's death still requeues its message (reject_on_worker_lost); the visibility timeout
+        # above then does nothing. docs/deploy.md says when to turn it on.
         "ack_emulation": env_bool("HEPTORA_BROKER_ACK_EMULATION", False),
     }
 else:
@@ -331,6 +332,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "heptora-resend-pending-notifications": {"task": "notifications.resend_pending", "schedule": 60.0},
     "heptora-expire-chat-requests": {"task": "chat_app.expire_requests", "schedule": 30.0},
+    "heptora-redeliver-chat-messages": {"task": "chat_app.redeliver_due", "schedule": 60.0},
     "heptora-expire-approvals": {"task": "approvals.expire_due", "schedule": HEPTORA_APPROVAL_CHECK_INTERVAL},
     "heptora-requeue-webhook-deliveries": {
         "task": "webhooks.requeue_due",

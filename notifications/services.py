@@ -7,7 +7,7 @@ does), then sent by a Celery task after commit, with retries.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -132,14 +132,49 @@ def notification_send(*, notification_pk: int) -> Notification | None:
     return notification
 
 
+def _notifications_give_up_abandoned(*, stale_before: datetime) -> list[int]:
+    """Mark FAILED the notifications whose last attempt was claimed but never finished; return their pks.
+
+    A worker killed hard (SIGKILL, OOM) during the last attempt's ``send_mail`` leaves the row PENDING with
+    no attempts left, and the broker does not redeliver the message, so nothing else would ever resolve it.
+    Whether that e-mail went out is unknown; we say so rather than retry and risk sending it twice.
+    """
+    abandoned = Notification.objects.filter(
+        status=NotificationStatus.PENDING, attempts__gte=MAX_ATTEMPTS, last_attempt_at__lt=stale_before
+    ).values_list("pk", "attempts")[:500]
+    given_up = []
+    for pk, attempts in abandoned:
+        # Conditional on the state we read: a sender that finishes meanwhile (SENT, or FAILED with the real
+        # error) keeps its outcome instead of being overwritten by our guess.
+        updated = Notification.objects.filter(
+            pk=pk, status=NotificationStatus.PENDING, attempts=attempts, last_attempt_at__lt=stale_before
+        ).update(
+            status=NotificationStatus.FAILED,
+            last_error=f"Gave up after {attempts} attempts: the worker making the last one stopped before it "
+                       "finished.",
+        )
+        if updated:
+            logger.warning("notification %s given up after %s attempts: its last attempt never finished",
+                           pk, attempts)
+            given_up.append(pk)
+    return given_up
+
+
 def notifications_resend_pending() -> list[int]:
-    """Queue again the notifications whose send was lost (broker down) or whose retry is due (run by beat)."""
+    """Queue again the notifications whose send was lost (broker down) or whose retry is due (run by beat).
+
+    Returns the pks queued again. Rows whose last attempt was abandoned by a dead worker are marked FAILED
+    on the way (see ``_notifications_give_up_abandoned``) and are not in the returned list.
+    """
     from notifications.tasks import send_notification
 
     now = timezone.now()
+    # An attempt older than this is over one way or another: SMTP timeouts are far shorter.
+    stale_before = now - timedelta(minutes=10)
+    _notifications_give_up_abandoned(stale_before=stale_before)
     due = Notification.objects.filter(status=NotificationStatus.PENDING, attempts__lt=MAX_ATTEMPTS).filter(
         Q(last_attempt_at__isnull=True, created_at__lt=now - timedelta(minutes=2))
-        | Q(last_attempt_at__lt=now - timedelta(minutes=10))
+        | Q(last_attempt_at__lt=stale_before)
     )
     pks = list(due.values_list("pk", flat=True)[:500])
     for pk in pks:

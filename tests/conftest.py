@@ -91,10 +91,12 @@ def database_work(queries: Any) -> list[str]:
 class WorkerProcess:
     """`celery worker` as a subprocess, on the test database and the run's private queue."""
 
-    def __init__(self, log_path: Path, *, beat: bool = False, env: dict[str, str] | None = None) -> None:
+    def __init__(self, log_path: Path, *, beat: bool = False, env: dict[str, str] | None = None,
+                 args: list[str] | None = None) -> None:
         self.log_path = log_path
         self.beat = beat
         self.env = env or {}
+        self.args = args or []
         self.popen: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60) -> WorkerProcess:
@@ -102,6 +104,7 @@ class WorkerProcess:
                    "--concurrency", "2", "--without-gossip", "--without-mingle", "-n", f"test-{os.getpid()}@%h"]
         if self.beat:
             command += ["--beat", "--schedule", str(self.log_path.with_suffix(".schedule"))]
+        command += self.args
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = self.log_path.open("ab")
         self.popen = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **_test_database_env(), **self.env},

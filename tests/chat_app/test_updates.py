@@ -129,3 +129,62 @@ def test_pushed_messages_go_out_through_their_channels_adapter(
         message_push(conversation=conversation, text="later")
     later = Message.objects.get(text="later")
     assert (later.delivered_at, later.delivery_attempts) == (None, 1)
+
+
+def test_a_pushed_message_whose_delivery_was_lost_is_handed_to_delivery_again(
+    sam: Person, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The broker was down when the update was saved, or the worker holding its task was killed: no task
+    # will ever deliver it, and the periodic redelivery must.
+    recorder = Recorder()
+    channel_register(recorder)
+    from chat_app import tasks
+    from chat_app.services import messages_redeliver_due
+
+    handed: list[int] = []
+    monkeypatch.setattr(tasks.deliver_message, "apply_async", lambda args, **kwargs: handed.append(args[0]))
+    Person(channel="recorder", identity="R2").says("hello")
+    conversation = Message.objects.filter(conversation__identity__external_id="R2").first().conversation
+    lost = message_push(conversation=conversation, text="Step 2/5 completed (40%).")  # its task never runs
+    sam.says("hello")  # on the web chat
+    web = message_push(conversation=Message.objects.filter(conversation__identity__channel="web").first().conversation,
+                       text="the web page polls for this one")
+    handed.clear()
+
+    clock.advance(seconds=60)
+    assert messages_redeliver_due() == []  # its own task may still be on its way
+
+    clock.advance(seconds=90)
+    assert messages_redeliver_due() == [lost.pk]  # not the web chat's message: its page fetches it
+    assert web.pk not in handed
+    tasks.services.message_deliver(message_pk=lost.pk)
+    assert recorder.delivered[-1] == "Step 2/5 completed (40%)."
+
+    clock.advance(hours=1)
+    assert messages_redeliver_due() == []  # delivered: nothing more to do
+
+
+def test_a_pushed_message_being_retried_is_not_handed_twice_and_one_out_of_tries_is_left(
+    sam: Person, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chat_app import tasks
+    from chat_app.services import MESSAGE_MAX_ATTEMPTS, messages_redeliver_due
+
+    recorder = Recorder()
+    recorder.fail = True
+    channel_register(recorder)
+    monkeypatch.setattr(tasks.deliver_message, "apply_async", lambda args, **kwargs: None)
+    Person(channel="recorder", identity="R3").says("hello")
+    conversation = Message.objects.filter(conversation__identity__external_id="R3").first().conversation
+    message = message_push(conversation=conversation, text="Completed.")
+    with pytest.raises(ConnectionError):
+        tasks.services.message_deliver(message_pk=message.pk)  # the first try fails; its retry is due later
+
+    clock.advance(minutes=5)
+    assert messages_redeliver_due() == []  # the task's own retry (at most 10 minutes away) may still come
+    clock.advance(minutes=7)
+    assert messages_redeliver_due() == [message.pk]  # that retry was lost with its worker
+
+    Message.objects.filter(pk=message.pk).update(delivery_attempts=MESSAGE_MAX_ATTEMPTS)
+    clock.advance(hours=1)
+    assert messages_redeliver_due() == []  # out of tries: the task has given up, and so does redelivery

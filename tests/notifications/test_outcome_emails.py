@@ -172,3 +172,33 @@ def test_a_notification_fails_for_good_after_its_last_attempt(operator: Actor, m
     assert (notification.status, notification.attempts) == (NotificationStatus.FAILED, MAX_ATTEMPTS)
     assert notification.last_error == "TimeoutError: SMTP server did not answer"
     assert notifications_resend_pending() == []
+
+
+@pytest.mark.django_db
+def test_a_notification_whose_last_attempt_died_with_its_worker_is_given_up_after_ten_minutes(
+    operator: Actor, monkeypatch, caplog
+) -> None:
+    queued: list[list[int]] = []
+    monkeypatch.setattr("notifications.tasks.send_notification.apply_async",
+                        lambda args, queue: queued.append(args))
+    cancelled_with_email(operator, monkeypatch)
+    cancelled_with_email(operator, monkeypatch)
+    abandoned, recent = Notification.objects.order_by("pk")
+    queued.clear()
+    # Both had their last attempt claimed and then their worker was killed mid-send (the broker does not
+    # redeliver): no attempts left, still pending. One died 11 minutes ago, the other a minute ago.
+    Notification.objects.filter(pk=abandoned.pk).update(
+        attempts=MAX_ATTEMPTS, last_attempt_at=timezone.now() - timedelta(minutes=11))
+    Notification.objects.filter(pk=recent.pk).update(
+        attempts=MAX_ATTEMPTS, last_attempt_at=timezone.now() - timedelta(minutes=1))
+
+    assert notifications_resend_pending() == []  # neither is sent again: the first may have gone out
+    assert queued == []
+
+    abandoned.refresh_from_db()
+    assert abandoned.status == NotificationStatus.FAILED
+    assert abandoned.last_error == (
+        f"Gave up after {MAX_ATTEMPTS} attempts: the worker making the last one stopped before it finished.")
+    assert f"notification {abandoned.pk} given up" in caplog.text
+    recent.refresh_from_db()  # its worker may still be sending it
+    assert (recent.status, recent.last_error) == (NotificationStatus.PENDING, "")
