@@ -124,12 +124,20 @@ class Message(models.Model):
     pushed = models.BooleanField(default=False, help_text="Sent later (an update), not as the answer to a message.")
     delivered_at = models.DateTimeField(null=True, blank=True, help_text="When a channel adapter delivered it.")
     delivery_attempts = models.PositiveIntegerField(default=0)
-    last_attempt_at = models.DateTimeField(null=True, blank=True, help_text="When a delivery was last tried.")
+    last_attempt_at = models.DateTimeField(null=True, blank=True,
+                                           help_text="When a delivery was last tried or handed to the task again.")
+    delivering_until = models.DateTimeField(null=True, blank=True,
+                                            help_text="An attempt is under way until then (the attempt's lease).")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
         ordering = ["id"]
-        indexes = [models.Index(fields=["conversation", "id"])]
+        indexes = [
+            models.Index(fields=["conversation", "id"]),
+            # The periodic redelivery reads the last hour's undelivered pushed messages.
+            models.Index(fields=["created_at"], condition=models.Q(pushed=True, delivered_at__isnull=True),
+                         name="chat_message_undelivered"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.sender}: {self.text[:60]}"

@@ -139,57 +139,89 @@ def message_deliver_later(*, message_pk: int) -> None:
     deliver_message.apply_async(args=[message_pk], queue=settings.CELERY_TASK_DEFAULT_QUEUE)
 
 
-# The delivery task tries a message this many times (its first try and max_retries), waiting at most
-# MESSAGE_RETRY_MAX_SECONDS between two tries.
+# The delivery task tries a message this many times in all (its first try and its retries), waiting
+# MESSAGE_RETRY_FIRST_WAIT seconds before the first retry and twice as long before each next one.
 MESSAGE_MAX_ATTEMPTS = 6
-MESSAGE_RETRY_MAX_SECONDS = 600
+MESSAGE_RETRY_FIRST_WAIT = 10
+MESSAGE_RETRY_LONGEST_WAIT = MESSAGE_RETRY_FIRST_WAIT * 2 ** (MESSAGE_MAX_ATTEMPTS - 2)
+# How long one attempt may take before another may start (adapters time out long before).
+MESSAGE_ATTEMPT_LEASE = timedelta(minutes=5)
+# Updates older than this are not handed to delivery again: late progress is noise, and the person can ask
+# for the execution's status.
+MESSAGE_REDELIVER_MAX_AGE = timedelta(hours=1)
+
+
+def message_retry_wait(retries: int) -> int:
+    """Seconds the delivery task waits before its retry number ``retries + 1``."""
+    return MESSAGE_RETRY_FIRST_WAIT * 2**retries
 
 
 def message_deliver(*, message_pk: int) -> bool:
     """Send one pushed message through its channel's adapter (run by a task; raises to be retried).
 
-    Each attempt is claimed with a conditional update first, so the task and the periodic redelivery
-    never make the same attempt twice.
+    Each attempt is claimed first with a lease (``delivering_until``), so that two copies of the task (a
+    retry and a redelivery) never deliver the message at the same time; an attempt that fails gives its
+    lease back at once. Delivery is at least once: a worker killed between the adapter's send and the
+    ``delivered_at`` update leaves the message to be delivered again.
     """
     from chat_app.channels import channel_get
 
-    message = Message.objects.select_related("conversation__identity").filter(
-        pk=message_pk, delivered_at__isnull=True).first()
+    now = timezone.now()
+    undelivered = Message.objects.filter(pk=message_pk, delivered_at__isnull=True,
+                                         delivery_attempts__lt=MESSAGE_MAX_ATTEMPTS)
+    message = undelivered.select_related("conversation__identity").first()
     if message is None:
         return False
     channel = channel_get(message.conversation.identity.channel)
     if channel is None:
         return False
-    if not Message.objects.filter(pk=message.pk, delivered_at__isnull=True,
-                                  delivery_attempts=message.delivery_attempts).update(
-            delivery_attempts=message.delivery_attempts + 1, last_attempt_at=timezone.now()):
-        return False
-    channel.deliver(conversation=message.conversation, messages=[message])
-    Message.objects.filter(pk=message.pk).update(delivered_at=timezone.now())
+    free = Q(delivering_until__isnull=True) | Q(delivering_until__lt=now)
+    if not undelivered.filter(free, delivery_attempts=message.delivery_attempts).update(
+            delivery_attempts=message.delivery_attempts + 1, last_attempt_at=now,
+            delivering_until=now + MESSAGE_ATTEMPT_LEASE):
+        return False  # another attempt is under way, or was just made
+    try:
+        channel.deliver(conversation=message.conversation, messages=[message])
+    except Exception:
+        Message.objects.filter(pk=message.pk).update(delivering_until=None)
+        raise
+    Message.objects.filter(pk=message.pk).update(delivered_at=timezone.now(), delivering_until=None)
     return True
+
+
+def message_attempts_left(*, message_pk: int) -> bool:
+    return Message.objects.filter(pk=message_pk, delivered_at__isnull=True,
+                                  delivery_attempts__lt=MESSAGE_MAX_ATTEMPTS).exists()
 
 
 def messages_redeliver_due(*, now: dt.datetime | None = None) -> list[int]:
     """Hand again to the delivery task the pushed messages whose delivery was lost (run by beat).
 
     Lost: the broker was down when the message was saved, or the worker holding its task was killed.
-    Messages of channels that have no adapter to deliver through (the web chat, which its page polls)
-    are left alone, and so is a message tried within the task's longest wait between two tries, whose
-    own retry may still come.
+    Left alone: messages of channels that have no adapter to deliver through (the web chat, whose page
+    polls), messages older than MESSAGE_REDELIVER_MAX_AGE, messages out of attempts, and messages tried or
+    handed out within the task's longest wait between two tries (their own retry may still come). Each
+    message handed out is stamped, so the next sweeps wait as long again before handing it once more.
     """
     from chat_app.channels import channel_names
     from chat_app.tasks import deliver_message
 
     now = now or timezone.now()
     pushing = [name for name in channel_names() if name != "web"]
-    due = Message.objects.filter(pushed=True, delivered_at__isnull=True, delivery_attempts__lt=MESSAGE_MAX_ATTEMPTS,
-                                 conversation__identity__channel__in=pushing).filter(
-        Q(last_attempt_at__isnull=True, created_at__lt=now - timedelta(minutes=2))
-        | Q(last_attempt_at__lt=now - timedelta(seconds=MESSAGE_RETRY_MAX_SECONDS + 60))
+    quiet = now - timedelta(seconds=MESSAGE_RETRY_LONGEST_WAIT + 60)
+    due = Message.objects.filter(
+        pushed=True, delivered_at__isnull=True, created_at__gte=now - MESSAGE_REDELIVER_MAX_AGE,
+        delivery_attempts__lt=MESSAGE_MAX_ATTEMPTS, conversation__identity__channel__in=pushing,
+    ).filter(
+        Q(last_attempt_at__isnull=True, created_at__lt=now - timedelta(minutes=2)) | Q(last_attempt_at__lt=quiet)
     )
-    pks = list(due.order_by("pk").values_list("pk", flat=True)[:500])
-    for pk in pks:
-        deliver_message.apply_async(args=[pk], queue=settings.CELERY_TASK_DEFAULT_QUEUE)
+    pks = []
+    for pk, last_attempt_at in due.order_by("pk").values_list("pk", "last_attempt_at")[:500]:
+        # Stamp before handing out (conditionally: a concurrent sweep or attempt wins), so no sweep hands the
+        # same message out again while this copy waits in the queue.
+        if Message.objects.filter(pk=pk, last_attempt_at=last_attempt_at).update(last_attempt_at=now):
+            deliver_message.apply_async(args=[pk], queue=settings.CELERY_TASK_DEFAULT_QUEUE)
+            pks.append(pk)
     if pks:
         logger.warning("chat: %s pushed message(s) handed to delivery again: %s", len(pks), pks)
     return pks

@@ -180,11 +180,57 @@ def test_a_pushed_message_being_retried_is_not_handed_twice_and_one_out_of_tries
     with pytest.raises(ConnectionError):
         tasks.services.message_deliver(message_pk=message.pk)  # the first try fails; its retry is due later
 
-    clock.advance(minutes=5)
-    assert messages_redeliver_due() == []  # the task's own retry (at most 10 minutes away) may still come
-    clock.advance(minutes=7)
+    clock.advance(minutes=2)
+    assert messages_redeliver_due() == []  # the task's own retry (at most 160 s away) may still come
+    clock.advance(minutes=2)
     assert messages_redeliver_due() == [message.pk]  # that retry was lost with its worker
+    assert messages_redeliver_due() == []  # handed out once: the next sweeps wait for that copy
 
     Message.objects.filter(pk=message.pk).update(delivery_attempts=MESSAGE_MAX_ATTEMPTS)
-    clock.advance(hours=1)
+    clock.advance(minutes=10)
     assert messages_redeliver_due() == []  # out of tries: the task has given up, and so does redelivery
+    recorder.fail = False
+    assert tasks.services.message_deliver(message_pk=message.pk) is False  # and a late copy does nothing
+    assert recorder.delivered == []
+
+
+def test_an_update_older_than_an_hour_is_not_sent_late(sam: Person, clock: Clock,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from chat_app import tasks
+    from chat_app.services import messages_redeliver_due
+
+    channel_register(Recorder())
+    monkeypatch.setattr(tasks.deliver_message, "apply_async", lambda args, **kwargs: None)
+    Person(channel="recorder", identity="R4").says("hello")
+    conversation = Message.objects.filter(conversation__identity__external_id="R4").first().conversation
+    message_push(conversation=conversation, text="Step 1/5 completed (20%).")
+
+    clock.advance(minutes=61)
+    assert messages_redeliver_due() == []
+
+
+def test_two_copies_of_a_delivery_at_the_same_moment_send_the_message_once(
+    sam: Person, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chat_app import tasks
+
+    monkeypatch.setattr(tasks.deliver_message, "apply_async", lambda args, **kwargs: None)
+    sent: list[str] = []
+
+    class Racing(Channel):
+        # While the first copy is in the platform's call, the second copy (a retry, a redelivery) starts.
+        name = "racing"
+
+        def deliver(self, *, conversation: Any, messages: list[Message]) -> None:
+            assert tasks.services.message_deliver(message_pk=messages[0].pk) is False
+            sent.extend(m.text for m in messages)
+
+    channel_register(Racing())
+    Person(channel="racing", identity="R5").says("hello")
+    conversation = Message.objects.filter(conversation__identity__external_id="R5").first().conversation
+    message = message_push(conversation=conversation, text="Completed.")
+
+    assert tasks.services.message_deliver(message_pk=message.pk) is True
+    assert sent == ["Completed."]
+    message.refresh_from_db()
+    assert message.delivery_attempts == 1 and message.delivered_at is not None
