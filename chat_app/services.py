@@ -146,8 +146,8 @@ MESSAGE_RETRY_FIRST_WAIT = 10
 MESSAGE_RETRY_LONGEST_WAIT = MESSAGE_RETRY_FIRST_WAIT * 2 ** (MESSAGE_MAX_ATTEMPTS - 2)
 # How long one attempt may take before another may start (adapters time out long before).
 MESSAGE_ATTEMPT_LEASE = timedelta(minutes=5)
-# Updates older than this are not handed to delivery again: late progress is noise, and the person can ask
-# for the execution's status.
+# Updates older than this are not delivered (nor handed to delivery again): late progress is noise, and the
+# person can ask for the execution's status.
 MESSAGE_REDELIVER_MAX_AGE = timedelta(hours=1)
 
 
@@ -168,7 +168,8 @@ def message_deliver(*, message_pk: int) -> bool:
 
     now = timezone.now()
     undelivered = Message.objects.filter(pk=message_pk, delivered_at__isnull=True,
-                                         delivery_attempts__lt=MESSAGE_MAX_ATTEMPTS)
+                                         delivery_attempts__lt=MESSAGE_MAX_ATTEMPTS,
+                                         created_at__gte=now - MESSAGE_REDELIVER_MAX_AGE)
     message = undelivered.select_related("conversation__identity").first()
     if message is None:
         return False
@@ -214,7 +215,7 @@ def messages_redeliver_due(*, now: dt.datetime | None = None) -> list[int]:
         delivery_attempts__lt=MESSAGE_MAX_ATTEMPTS, conversation__identity__channel__in=pushing,
     ).filter(
         Q(last_attempt_at__isnull=True, created_at__lt=now - timedelta(minutes=2)) | Q(last_attempt_at__lt=quiet)
-    )
+    ).filter(Q(delivering_until__isnull=True) | Q(delivering_until__lt=now))  # an attempt's lease runs out first
     pks = []
     for pk, last_attempt_at in due.order_by("pk").values_list("pk", "last_attempt_at")[:500]:
         # Stamp before handing out (conditionally: a concurrent sweep or attempt wins), so no sweep hands the

@@ -234,3 +234,20 @@ def test_two_copies_of_a_delivery_at_the_same_moment_send_the_message_once(
     assert sent == ["Completed."]
     message.refresh_from_db()
     assert message.delivery_attempts == 1 and message.delivered_at is not None
+
+
+def test_a_copy_of_the_delivery_that_runs_more_than_an_hour_late_sends_nothing(
+    sam: Person, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chat_app import tasks
+
+    recorder = Recorder()
+    channel_register(recorder)
+    monkeypatch.setattr(tasks.deliver_message, "apply_async", lambda args, **kwargs: None)
+    Person(channel="recorder", identity="R6").says("hello")
+    conversation = Message.objects.filter(conversation__identity__external_id="R6").first().conversation
+    message = message_push(conversation=conversation, text="Step 1/5 completed (20%).")
+
+    clock.advance(minutes=61)  # its task waited behind a long backlog
+    assert tasks.services.message_deliver(message_pk=message.pk) is False
+    assert recorder.delivered == []
