@@ -17,7 +17,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from chat_app import replies
@@ -156,6 +156,16 @@ def message_retry_wait(retries: int) -> int:
     return MESSAGE_RETRY_FIRST_WAIT * 2**retries
 
 
+def _deliverable(now: dt.datetime) -> QuerySet[Message]:
+    """Messages a delivery may still send: undelivered, attempts left, not too old."""
+    return Message.objects.filter(delivered_at__isnull=True, delivery_attempts__lt=MESSAGE_MAX_ATTEMPTS,
+                                  created_at__gte=now - MESSAGE_REDELIVER_MAX_AGE)
+
+
+def _lease_free(now: dt.datetime) -> Q:
+    return Q(delivering_until__isnull=True) | Q(delivering_until__lt=now)
+
+
 def message_deliver(*, message_pk: int) -> bool:
     """Send one pushed message through its channel's adapter (run by a task; raises to be retried).
 
@@ -167,17 +177,14 @@ def message_deliver(*, message_pk: int) -> bool:
     from chat_app.channels import channel_get
 
     now = timezone.now()
-    undelivered = Message.objects.filter(pk=message_pk, delivered_at__isnull=True,
-                                         delivery_attempts__lt=MESSAGE_MAX_ATTEMPTS,
-                                         created_at__gte=now - MESSAGE_REDELIVER_MAX_AGE)
+    undelivered = _deliverable(now).filter(pk=message_pk)
     message = undelivered.select_related("conversation__identity").first()
     if message is None:
         return False
     channel = channel_get(message.conversation.identity.channel)
     if channel is None:
         return False
-    free = Q(delivering_until__isnull=True) | Q(delivering_until__lt=now)
-    if not undelivered.filter(free, delivery_attempts=message.delivery_attempts).update(
+    if not undelivered.filter(_lease_free(now), delivery_attempts=message.delivery_attempts).update(
             delivery_attempts=message.delivery_attempts + 1, last_attempt_at=now,
             delivering_until=now + MESSAGE_ATTEMPT_LEASE):
         return False  # another attempt is under way, or was just made
@@ -191,8 +198,8 @@ def message_deliver(*, message_pk: int) -> bool:
 
 
 def message_attempts_left(*, message_pk: int) -> bool:
-    return Message.objects.filter(pk=message_pk, delivered_at__isnull=True,
-                                  delivery_attempts__lt=MESSAGE_MAX_ATTEMPTS).exists()
+    """Whether a delivery may still try ``message_pk`` (the task retries only then)."""
+    return _deliverable(timezone.now()).filter(pk=message_pk).exists()
 
 
 def messages_redeliver_due(*, now: dt.datetime | None = None) -> list[int]:
@@ -210,12 +217,9 @@ def messages_redeliver_due(*, now: dt.datetime | None = None) -> list[int]:
     now = now or timezone.now()
     pushing = [name for name in channel_names() if name != "web"]
     quiet = now - timedelta(seconds=MESSAGE_RETRY_LONGEST_WAIT + 60)
-    due = Message.objects.filter(
-        pushed=True, delivered_at__isnull=True, created_at__gte=now - MESSAGE_REDELIVER_MAX_AGE,
-        delivery_attempts__lt=MESSAGE_MAX_ATTEMPTS, conversation__identity__channel__in=pushing,
-    ).filter(
+    due = _deliverable(now).filter(pushed=True, conversation__identity__channel__in=pushing).filter(
         Q(last_attempt_at__isnull=True, created_at__lt=now - timedelta(minutes=2)) | Q(last_attempt_at__lt=quiet)
-    ).filter(Q(delivering_until__isnull=True) | Q(delivering_until__lt=now))  # an attempt's lease runs out first
+    ).filter(_lease_free(now))  # an attempt under way keeps its message until its lease runs out
     pks = []
     for pk, last_attempt_at in due.order_by("pk").values_list("pk", "last_attempt_at")[:500]:
         # Stamp before handing out (conditionally: a concurrent sweep or attempt wins), so no sweep hands the

@@ -4,7 +4,7 @@ import os
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_init, worker_process_init, worker_ready
+from celery.signals import worker_init, worker_process_init
 
 from heptora.startup import freeze_loaded_objects
 
@@ -16,9 +16,8 @@ app.autodiscover_tasks()
 
 
 @worker_init.connect
-@worker_ready.connect
 @worker_process_init.connect
 def _freeze_loaded_objects(**_: Any) -> None:
-    # Before the pool forks (worker_init), once the consumer is up (worker_ready), and in each pool
-    # process after its own start-up (worker_process_init): see heptora.startup.
+    # Before the pool forks (worker_init: Django, the tasks and the views are loaded by then), and in each
+    # pool process after its own start-up (worker_process_init): see heptora.startup.
     freeze_loaded_objects()

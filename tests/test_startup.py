@@ -28,9 +28,9 @@ def test_the_web_entry_point_loads_every_view_and_freezes_what_it_loaded(subproc
 
 
 def test_the_worker_freezes_before_its_pool_forks_and_in_each_pool_process() -> None:
-    from celery.signals import worker_init, worker_process_init, worker_ready
+    from celery.signals import worker_init, worker_process_init
 
     from heptora.celery import _freeze_loaded_objects
 
-    for signal in (worker_init, worker_ready, worker_process_init):
+    for signal in (worker_init, worker_process_init):
         assert _freeze_loaded_objects in [receiver() for _, receiver in signal.receivers], signal.name
